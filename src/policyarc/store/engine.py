@@ -1,0 +1,79 @@
+"""Async engines and sessions for SQLite (aiosqlite) and PostgreSQL (asyncpg).
+
+Created in the app's lifespan and passed down; there is no module-level engine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+__all__ = ["create_engine", "is_sqlite", "session_factory", "sqlite_path"]
+
+# Applied on every new SQLite connection. WAL lets readers run beside the writer; foreign keys are off by
+# default in SQLite; busy_timeout makes a writer wait for the lock instead of failing at once; synchronous=NORMAL
+# is durable in WAL mode except for the last commits on power loss, and much faster than FULL.
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA synchronous=NORMAL",
+)
+
+
+def create_engine(url: str | URL, *, echo: bool = False, **engine_kwargs: Any) -> AsyncEngine:
+    """An `AsyncEngine` for `sqlite+aiosqlite://` or `postgresql+asyncpg://` URLs.
+
+    For a SQLite file the parent directory is created (mode 0700). An in-memory SQLite URL shares one
+    connection, so every session sees the same database. Extra keyword arguments go to
+    `create_async_engine` (pool sizes, `poolclass`, ...).
+    """
+    parsed = make_url(url)
+    if parsed.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        raise ValueError(
+            f"unsupported database driver {parsed.drivername!r}: use sqlite+aiosqlite or postgresql+asyncpg"
+        )
+    if is_sqlite(parsed):
+        path = sqlite_path(parsed)
+        if path is None:
+            engine_kwargs.setdefault("poolclass", StaticPool)
+        else:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    else:
+        # Connections idle behind a load balancer or across a database restart are found dead before use.
+        engine_kwargs.setdefault("pool_pre_ping", True)
+    engine = create_async_engine(parsed, echo=echo, **engine_kwargs)
+    if is_sqlite(parsed):
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose objects stay readable after commit (no implicit reload after the transaction ends)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def is_sqlite(url: str | URL) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    """The database file of a SQLite URL; None for an in-memory database."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    return Path(database)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()

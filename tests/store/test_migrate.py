@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from policyarc.store import create_engine, current_revision, head_revision, upgrade
+from policyarc.store.migrate import MIGRATIONS_DIR
+from policyarc.store.models import Base
+
+
+async def _schema_diff(engine: AsyncEngine, metadata: sa.MetaData) -> list[Any]:
+    async with engine.connect() as connection:
+        return await connection.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True}), metadata)
+        )
+
+
+async def _tables(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as connection:
+        return set(await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names()))
+
+
+def test_migrations_ship_inside_the_package() -> None:
+    assert (MIGRATIONS_DIR / "env.py").is_file()
+    assert (MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
+    assert head_revision() == "0001"
+
+
+async def test_upgrade_from_empty_creates_every_table(db_url: str) -> None:
+    assert await current_revision(db_url) is None
+
+    await upgrade(db_url)
+
+    assert await current_revision(db_url) == head_revision()
+    engine = create_engine(db_url)
+    try:
+        assert await _tables(engine) == set(Base.metadata.tables) | {"alembic_version"}
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrade_is_idempotent_and_keeps_data(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(
+            sa.text("INSERT INTO environments (id, name, created_at) VALUES ('e1', 'default', CURRENT_TIMESTAMP)")
+        )
+
+    await upgrade(engine)
+    await upgrade(engine)
+
+    async with engine.connect() as connection:
+        assert (await connection.execute(sa.text("SELECT name FROM environments"))).scalars().all() == ["default"]
+    assert await current_revision(engine) == head_revision()
+
+
+async def test_models_match_the_migrated_schema(engine: AsyncEngine) -> None:
+    assert await _schema_diff(engine, Base.metadata) == []
+
+
+async def test_schema_drift_is_detected(engine: AsyncEngine) -> None:
+    # The check above must be able to fail: a model column the migrations lack shows up as a difference.
+    drifted = sa.MetaData()
+    for table in Base.metadata.tables.values():
+        table.to_metadata(drifted)
+    drifted.tables["users"].append_column(sa.Column("nickname", sa.String(40)))
+
+    diff = await _schema_diff(engine, drifted)
+
+    assert [(op[0], op[3].name) for op in diff] == [("add_column", "nickname")]
+
+
+async def test_instances_starting_at_once_all_succeed(pg_url: str) -> None:
+    # Separate processes, as real instances are: without the advisory lock two of three fail with
+    # duplicate-table errors. (PostgreSQL only: it is the shared store; subprocesses are slow to start.)
+    db_url = pg_url
+    script = "import asyncio, sys; from policyarc.store import upgrade; asyncio.run(upgrade(sys.argv[1]))"
+    processes = [
+        await asyncio.create_subprocess_exec(sys.executable, "-c", script, db_url, stderr=asyncio.subprocess.PIPE)
+        for _ in range(3)
+    ]
+    results = [await asyncio.wait_for(process.communicate(), timeout=120) for process in processes]
+
+    assert [process.returncode for process in processes] == [0, 0, 0], [err.decode()[-500:] for _, err in results]
+    assert await current_revision(db_url) == head_revision()
+
+
+async def test_upgrades_in_one_process_take_turns(db_url: str) -> None:
+    await asyncio.gather(*(upgrade(db_url) for _ in range(3)))
+
+    assert await current_revision(db_url) == head_revision()
+
+
+async def test_in_memory_sqlite_is_migrated_through_its_engine() -> None:
+    engine = create_engine("sqlite+aiosqlite://")
+    try:
+        await upgrade(engine)
+        assert "users" in await _tables(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_in_memory_sqlite_url_is_refused() -> None:
+    with pytest.raises(ValueError, match="pass the engine"):
+        await upgrade("sqlite+aiosqlite://")

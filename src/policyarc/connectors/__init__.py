@@ -1,0 +1,1 @@
+"""Connector templates and the tools they offer (see base.py)."""

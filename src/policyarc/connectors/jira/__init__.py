@@ -1,0 +1,1 @@
+"""The Jira connector: template, REST client, tools, and ADF conversions."""

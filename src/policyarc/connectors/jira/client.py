@@ -1,0 +1,156 @@
+"""The upstream Jira Cloud REST v3 client: one pooled httpx client, the caller's token on every call.
+
+Retries: a read is retried on 429/502/503/504 and on connection failures, honouring `Retry-After` with
+jitter, within a bounded number of attempts and total wait. A write is retried only when it certainly did
+not run: the connection was never made, or Jira's rate limiter refused it (429 is answered before the
+request is processed). Everything else surfaces as a `JiraError` carrying Jira's own message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from policyarc.connectors.jira.errors import (
+    JiraBadRequest,
+    JiraError,
+    JiraForbidden,
+    JiraNotFound,
+    JiraRateLimited,
+    JiraUnauthorized,
+    JiraUnavailable,
+)
+
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3  # total tries, the first included
+    max_wait: float = 8.0  # longest single wait we accept; a longer Retry-After is surfaced instead
+    base_delay: float = 0.2  # backoff when Jira gives no Retry-After
+
+
+class JiraClient:
+    """Calls `{api_url}/ex/jira/{cloud_id}/rest/api/3/...` as the user whose token is passed in."""
+
+    def __init__(self, http: httpx.AsyncClient, *, api_url: str, retry: RetryPolicy | None = None) -> None:
+        self._http = http
+        self._api_url = api_url.rstrip("/")
+        self._retry = retry or RetryPolicy()
+
+    def url(self, cloud_id: str, path: str) -> str:
+        return f"{self._api_url}/ex/jira/{cloud_id}/rest/api/3/{path.lstrip('/')}"
+
+    async def get(self, cloud_id: str, path: str, token: str, *, params: Mapping[str, Any] | None = None) -> Any:
+        return await self.request("GET", cloud_id, path, token, params=params, read_only=True)
+
+    async def request(
+        self,
+        method: str,
+        cloud_id: str,
+        path: str,
+        token: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        read_only: bool = False,
+    ) -> Any:
+        """Send one logical request; `read_only` marks a POST that only reads (search) as safe to retry."""
+        url = self.url(cloud_id, path)
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        content: bytes | None = None
+        if json is not None:
+            content = orjson.dumps(json)
+            headers["Content-Type"] = "application/json"
+        safe = read_only or method in ("GET", "HEAD")
+        for attempt in range(1, self._retry.attempts + 1):
+            last = attempt == self._retry.attempts
+            try:
+                response = await self._http.request(method, url, params=params, content=content, headers=headers)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # The request never left: retrying is safe for reads and writes alike.
+                if last:
+                    raise JiraUnavailable(None, [f"Jira is unreachable ({type(exc).__name__})."]) from exc
+                await asyncio.sleep(self._backoff(attempt, None))
+                continue
+            except httpx.HTTPError as exc:
+                if last or not safe:
+                    raise JiraUnavailable(None, [f"The connection to Jira failed ({type(exc).__name__})."]) from exc
+                await asyncio.sleep(self._backoff(attempt, None))
+                continue
+            status = response.status_code
+            if status < 400:
+                return _decode(response)
+            if status in RETRYABLE_STATUSES and not last and (safe or status == 429):
+                delay = self._backoff(attempt, _retry_after(response))
+                if delay <= self._retry.max_wait:
+                    await asyncio.sleep(delay)
+                    continue
+            raise _error_for(response)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        base = retry_after if retry_after is not None else self._retry.base_delay * (2 ** (attempt - 1))
+        return base + random.uniform(0, base * 0.2 + 0.05)  # jitter spreads retries from many callers
+
+
+def _decode(response: httpx.Response) -> Any:
+    if response.status_code == 204 or not response.content:
+        return None
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError as exc:
+        raise JiraUnavailable(response.status_code, ["Jira answered with something that is not JSON."]) from exc
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _error_for(response: httpx.Response) -> JiraError:
+    status = response.status_code
+    messages: list[str] = []
+    field_errors: dict[str, str] = {}
+    try:
+        body = orjson.loads(response.content) if response.content else None
+    except orjson.JSONDecodeError:
+        body = None
+    if isinstance(body, dict):
+        messages = [str(m) for m in body.get("errorMessages") or [] if m]
+        errors = body.get("errors")
+        if isinstance(errors, dict):
+            field_errors = {str(k): str(v) for k, v in errors.items()}
+        if not messages and not field_errors and body.get("message"):
+            messages = [str(body["message"])]
+    kind: type[JiraError]
+    if status == 400:
+        kind = JiraBadRequest
+    elif status == 401:
+        kind = JiraUnauthorized
+    elif status == 403:
+        kind = JiraForbidden
+    elif status == 404:
+        kind = JiraNotFound
+    elif status == 429:
+        kind = JiraRateLimited
+        if not messages:
+            messages = ["Jira's rate limit was reached."]
+    elif status >= 500:
+        kind = JiraUnavailable
+        messages = messages or [f"Jira is having trouble (HTTP {status}); try again shortly."]
+    else:
+        kind = JiraError
+    return kind(status, messages, field_errors, retry_after=_retry_after(response))

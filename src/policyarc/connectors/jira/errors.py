@@ -1,0 +1,66 @@
+"""Errors from Jira Cloud, converted where they enter (client.py).
+
+    JiraError                 Jira answered with an error; `messages` and `field_errors` are Jira's own words
+    ├── JiraNotFound          404: unknown issue or project, or one the user may not see
+    ├── JiraForbidden         403: the user lacks a Jira permission
+    ├── JiraBadRequest        400: invalid JQL, invalid field values, an unavailable transition
+    ├── JiraUnauthorized      401: the user's Atlassian token is invalid or its scopes do not cover the call
+    ├── JiraRateLimited       429 after the retries allowed; `retry_after` seconds
+    └── JiraUnavailable       5xx, timeouts, dropped connections, garbage answers
+
+Messages never contain tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+class JiraError(Exception):
+    code = "jira_error"
+
+    def __init__(
+        self,
+        status: int | None,
+        messages: Sequence[str] = (),
+        field_errors: Mapping[str, str] | None = None,
+        *,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.messages = list(messages)
+        self.field_errors = dict(field_errors or {})
+        self.retry_after = retry_after
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        """One line an agent can act on, Jira's own wording first."""
+        parts = list(self.messages)
+        parts += [f"{name}: {message}" for name, message in self.field_errors.items()]
+        if not parts:
+            parts = [f"Jira answered HTTP {self.status}" if self.status else "Jira could not be reached"]
+        return " ".join(parts)
+
+
+class JiraNotFound(JiraError):
+    code = "not_found"
+
+
+class JiraForbidden(JiraError):
+    code = "forbidden"
+
+
+class JiraBadRequest(JiraError):
+    code = "bad_request"
+
+
+class JiraUnauthorized(JiraError):
+    code = "upstream_unauthorized"
+
+
+class JiraRateLimited(JiraError):
+    code = "rate_limited"
+
+
+class JiraUnavailable(JiraError):
+    code = "upstream_unavailable"

@@ -1,0 +1,1 @@
+"""Identity-provider clients: how the gateway signs users in upstream and keeps their tokens fresh."""

@@ -1,0 +1,401 @@
+"""The MCP endpoint: tools/list by scope, and the tools/call pipeline (the hot path).
+
+    gateway token -> Caller -> tool's scope in the token? (else HTTP 403 insufficient_scope) -> policy still
+    allows? -> the caller's own upstream token from the vault -> upstream call -> compact result -> audit
+    record committed -> response
+
+`McpEndpoint` is the ASGI app mounted at /mcp: it authenticates the bearer token, answers the scope
+challenge at the HTTP level (RFC 6750 section 3.1) where it can see the tool's name, and hands the request to
+the SDK's stateless Streamable HTTP transport, which serves both the 2026-07-28 revision and handshake clients.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import mcp_types as types
+import orjson
+from mcp.server import Server, ServerRequestContext
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from pydantic import ValidationError
+from starlette.types import Receive, Scope, Send
+
+from policyarc.caller import Caller
+from policyarc.connectors.base import ToolFailure, ToolSpec
+from policyarc.connectors.jira.client import JiraClient
+from policyarc.connectors.jira.errors import JiraBadRequest, JiraError, JiraRateLimited, JiraUnauthorized
+from policyarc.connectors.jira.tools import JiraCall
+
+CALLER_KEY = "policyarc.caller"
+MAX_BODY = 1_000_000
+
+
+class CallerResolver(Protocol):
+    async def resolve(self, token: str) -> Caller | None:
+        """The caller behind a live gateway access token issued for this resource; None otherwise."""
+        ...
+
+
+class PolicyCheck(Protocol):
+    def allowed(self, caller: Caller, scope: str) -> bool:
+        """Does the environment's current policy still grant `scope` to this user on this client?"""
+        ...
+
+
+class UpstreamTokenSource(Protocol):
+    async def access_token(self, caller: Caller) -> str:
+        """The caller's valid Atlassian access token (refreshed if near expiry).
+
+        Raises ToolFailure(code="reconnect_required") when the user must sign in again.
+        """
+        ...
+
+    async def upstream_rejected(self, caller: Caller) -> None:
+        """Upstream refused a token the vault believed valid: mark the link for reconnect."""
+        ...
+
+
+@dataclass(frozen=True)
+class JiraConnector:
+    environment_id: str
+    site: str
+    cloud_id: str
+    site_url: str  # https://acme.atlassian.net, or the simulator's stand-in
+
+
+class ConnectorDirectory(Protocol):
+    def jira_for(self, environment_id: str) -> JiraConnector | None: ...
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    ts: float
+    environment_id: str
+    user_id: str
+    client_id: str
+    tool: str
+    args_digest: str
+    decision: str  # allowed | denied_scope | denied_policy | invalid_input | unknown_tool
+    upstream_status: int | None
+    latency_ms: float
+    error_code: str | None
+
+
+class AuditSink(Protocol):
+    async def record(self, entry: AuditEntry) -> None:
+        """Returns once the entry is committed (group commit: concurrent calls share one transaction)."""
+        ...
+
+
+class ToolPipeline:
+    """Runs tools/list and tools/call for a caller. Built once; holds no per-request state."""
+
+    def __init__(
+        self,
+        *,
+        tools: Sequence[ToolSpec[JiraCall]],
+        policy: PolicyCheck,
+        connectors: ConnectorDirectory,
+        vault: UpstreamTokenSource,
+        jira: JiraClient,
+        audit: AuditSink,
+    ) -> None:
+        self._tools = {tool.name: tool for tool in tools}
+        self._policy = policy
+        self._connectors = connectors
+        self._vault = vault
+        self._jira = jira
+        self._audit = audit
+        self._listing = {
+            tool.name: types.Tool(
+                name=tool.name,
+                title=tool.title,
+                description=tool.description,
+                input_schema=tool.input_schema,
+                output_schema=tool.output_schema,
+                annotations=types.ToolAnnotations(
+                    read_only_hint=tool.hints.read_only,
+                    destructive_hint=tool.hints.destructive,
+                    idempotent_hint=tool.hints.idempotent,
+                    open_world_hint=tool.hints.open_world,
+                ),
+            )
+            for tool in tools
+        }
+
+    def scope_of(self, tool_name: str) -> str | None:
+        tool = self._tools.get(tool_name)
+        return tool.scope if tool else None
+
+    def list_tools(self, caller: Caller) -> list[types.Tool]:
+        return [
+            self._listing[name]
+            for name, tool in self._tools.items()
+            if tool.scope in caller.scopes and self._policy.allowed(caller, tool.scope)
+        ]
+
+    async def call(self, caller: Caller, name: str, arguments: dict[str, Any] | None) -> types.CallToolResult:
+        started = time.perf_counter()
+        arguments = arguments or {}
+        upstream_status: int | None = None
+        decision = "allowed"
+        try:
+            tool = self._tools.get(name)
+            if tool is None:
+                decision = "unknown_tool"
+                raise ToolFailure("unknown_tool", f"There is no tool named '{name}'. Call tools/list to see yours.")
+            if tool.scope not in caller.scopes:
+                decision = "denied_scope"
+                raise ToolFailure(
+                    "insufficient_scope",
+                    f"'{name}' needs the scope {tool.scope}, which your sign-in did not grant. Ask your "
+                    "PolicyArc admin for it, then sign in again so your client requests it.",
+                )
+            if not self._policy.allowed(caller, tool.scope):
+                decision = "denied_policy"
+                raise ToolFailure(
+                    "denied_by_policy",
+                    f"Policy no longer grants {tool.scope} to you on this client, so '{name}' is not allowed. "
+                    "Ask your PolicyArc admin.",
+                )
+            try:
+                args = tool.input_model.model_validate(arguments)
+            except ValidationError as exc:
+                decision = "invalid_input"
+                raise ToolFailure("invalid_arguments", _describe_validation(name, exc)) from exc
+            connector = self._connectors.jira_for(caller.environment_id)
+            if connector is None:
+                raise ToolFailure("no_connector", "No Jira connector is set up in this environment yet.")
+            token = await self._vault.access_token(caller)
+            call = JiraCall(
+                client=self._jira,
+                cloud_id=connector.cloud_id,
+                site_url=connector.site_url,
+                token=token,
+                account_id=caller.account_id,
+            )
+            try:
+                result = await tool.handler(call, args)
+            except JiraError as exc:
+                upstream_status = exc.status
+                raise await self._failure_for(caller, name, exc) from exc
+            upstream_status = upstream_status or 200
+            outcome = types.CallToolResult(
+                content=[types.TextContent(text=orjson.dumps(result).decode())], structured_content=result
+            )
+            error_code = None
+        except ToolFailure as failure:
+            outcome = types.CallToolResult(content=[types.TextContent(text=failure.message)], is_error=True)
+            error_code = failure.code
+            upstream_status = upstream_status or failure.upstream_status
+        await self._audit.record(
+            AuditEntry(
+                ts=time.time(),
+                environment_id=caller.environment_id,
+                user_id=caller.user_id,
+                client_id=caller.client_id,
+                tool=name,
+                args_digest=_digest(arguments),
+                decision=decision,
+                upstream_status=upstream_status,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                error_code=error_code,
+            )
+        )
+        return outcome
+
+    async def _failure_for(self, caller: Caller, tool: str, exc: JiraError) -> ToolFailure:
+        text = exc.describe()
+        if isinstance(exc, JiraUnauthorized):
+            if "scope" in text.lower():
+                return ToolFailure(
+                    "upstream_scope",
+                    "Atlassian says your token's scopes do not cover this call. The Atlassian app needs the "
+                    "scopes read:jira-work read:jira-user write:jira-work; ask your admin, then sign in again.",
+                    upstream_status=401,
+                )
+            await self._vault.upstream_rejected(caller)
+            return ToolFailure(
+                "reconnect_required",
+                "Atlassian no longer accepts your sign-in. Sign in again (reconnect the MCP server in your client).",
+                upstream_status=401,
+            )
+        if isinstance(exc, JiraRateLimited):
+            wait = f" Retry in {int(exc.retry_after)} s." if exc.retry_after else ""
+            return ToolFailure("rate_limited", f"Jira is rate-limiting requests: {text}{wait}", upstream_status=429)
+        if isinstance(exc, JiraBadRequest) and tool == "search_issues":
+            text = "JQL: " + text
+        return ToolFailure(exc.code, text, upstream_status=exc.status)
+
+
+def _describe_validation(tool: str, exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in error["loc"]) or "arguments"
+        problems.append(f"{where}: {error['msg']}")
+    return f"Invalid arguments for {tool}: " + "; ".join(problems)
+
+
+def _digest(arguments: dict[str, Any]) -> str:
+    """A digest, not the arguments: audit shows that two calls were the same without storing their content."""
+    return hashlib.sha256(orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+def build_mcp_server(pipeline: ToolPipeline, *, version: str) -> Server[Any]:
+    """The SDK's low-level server with our two handlers; the caller comes from the ASGI scope."""
+
+    async def on_list_tools(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=pipeline.list_tools(_caller(ctx)))
+
+    async def on_call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+        return await pipeline.call(_caller(ctx), params.name, params.arguments)
+
+    return Server(
+        "policyarc",
+        version=version,
+        instructions="Jira tools that act as you, under your organisation's PolicyArc policy.",
+        on_list_tools=on_list_tools,
+        on_call_tool=on_call_tool,
+    )
+
+
+def _caller(ctx: ServerRequestContext[Any]) -> Caller:
+    request = ctx.request
+    caller = request.scope.get(CALLER_KEY) if request is not None else None
+    if not isinstance(caller, Caller):
+        raise RuntimeError("tools served without an authenticated caller")  # McpEndpoint always sets it
+    return caller
+
+
+class McpEndpoint:
+    """Pure ASGI app for /mcp: bearer authentication and the scope challenge, then the SDK transport."""
+
+    def __init__(
+        self,
+        *,
+        session_manager: StreamableHTTPSessionManager,
+        resolver: CallerResolver,
+        pipeline: ToolPipeline,
+        resource_metadata_url: str,
+    ) -> None:
+        self._manager = session_manager
+        self._resolver = resolver
+        self._pipeline = pipeline
+        self._metadata_url = resource_metadata_url
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = _bearer(scope)
+        caller = await self._resolver.resolve(token) if token else None
+        if caller is None:
+            error = ', error="invalid_token"' if token else ""
+            await _send_json(
+                send,
+                401,
+                {"error": "invalid_token", "error_description": "Sign in to PolicyArc to use this MCP server."},
+                f'Bearer resource_metadata="{self._metadata_url}"{error}',
+            )
+            return
+        scope[CALLER_KEY] = caller
+        if scope["method"] != "POST":
+            await self._manager.handle_request(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        tool_name = _tool_name(scope, body)
+        required = self._pipeline.scope_of(tool_name) if tool_name else None
+        if required is not None and required not in caller.scopes:
+            # RFC 6750 section 3.1 and MCP's scope challenge: name the scope so the client can step up.
+            await _send_json(
+                send,
+                403,
+                {"error": "insufficient_scope", "error_description": f"'{tool_name}' needs the scope {required}"},
+                f'Bearer error="insufficient_scope", scope="{" ".join(sorted(caller.scopes | {required}))}", '
+                f'resource_metadata="{self._metadata_url}", error_description="{tool_name} needs {required}"',
+            )
+            return
+        await self._manager.handle_request(scope, _replay(body, receive), send)
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            text = value.decode("latin-1")
+            if text[:7].lower() == "bearer ":
+                return text[7:].strip() or None
+            return None
+    return None
+
+
+def _tool_name(scope: Scope, body: bytes) -> str | None:
+    """The tool a tools/call names: the Mcp-Name header (2026-07-28) or, for older clients, the JSON body."""
+    method = name = None
+    for header, value in scope["headers"]:
+        if header == b"mcp-method":
+            method = value.decode("latin-1")
+        elif header == b"mcp-name":
+            name = value.decode("latin-1")
+    if method == "tools/call" and name:
+        return name
+    if b"tools/call" not in body:
+        return None
+    try:
+        message = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None  # the SDK answers malformed JSON-RPC itself
+    if isinstance(message, dict) and message.get("method") == "tools/call":
+        params = message.get("params")
+        if isinstance(params, dict) and isinstance(params.get("name"), str):
+            return str(params["name"])
+    return None
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            break  # the SDK's own body limit answers 413; we stop buffering
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """Hand the buffered body on once, then the real channel (which reports a genuine disconnect)."""
+    sent = False
+
+    async def replay() -> Any:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _send_json(send: Send, status: int, body: dict[str, str], www_authenticate: str) -> None:
+    payload = orjson.dumps(body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"www-authenticate", www_authenticate.encode("latin-1")),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

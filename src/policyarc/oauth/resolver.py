@@ -1,0 +1,99 @@
+"""`TokenResolver`: the bearer token of an MCP request -> the `Caller` it stands for (`mcp_endpoint.CallerResolver`).
+
+On the hot path of every MCP request, so answers are cached in-process for a few seconds, keyed by the token's
+hash. `GatewayAuthProvider` calls `forget()` the moment it revokes tokens, so a revocation through this instance
+takes effect at once. A revocation on *another* instance reaches this one's cache only when the entry ages out:
+a revoked token can keep working here for at most `cache_seconds` (default 5). Token expiry is never extended by
+the cache (an entry lives no longer than its token).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from policyarc.caller import Caller
+from policyarc.oauth.config import Clock, OAuthConfig
+from policyarc.secrets import hash_token
+from policyarc.store.models import AccessToken, OAuthClient, User
+
+__all__ = ["TokenResolver"]
+
+_MAX_TOKEN = 512
+
+
+class TokenResolver:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        config: OAuthConfig,
+        clock: Clock,
+        cache_seconds: float = 5.0,
+        max_entries: int = 10_000,
+    ) -> None:
+        self._sessions = sessions
+        self._config = config
+        self._clock = clock
+        self._ttl = cache_seconds
+        self._max = max_entries
+        self._cache: dict[str, tuple[Caller, float]] = {}
+
+    async def resolve(self, token: str) -> Caller | None:
+        """The caller behind a live token issued for this gateway's MCP resource; None otherwise."""
+        if not token or len(token) > _MAX_TOKEN:
+            return None
+        token_hash = hash_token(token)
+        now = self._clock.time()
+        hit = self._cache.get(token_hash)
+        if hit is not None:
+            if hit[1] > now:
+                return hit[0]
+            del self._cache[token_hash]
+        caller = await self._load(token_hash, now)
+        if caller is not None and self._ttl > 0:
+            if len(self._cache) >= self._max:
+                self._evict(now)
+            self._cache[token_hash] = (caller, min(now + self._ttl, caller.expires_at))
+        return caller
+
+    def forget(self, token_hashes: Collection[str]) -> None:
+        for token_hash in token_hashes:
+            self._cache.pop(token_hash, None)
+
+    async def _load(self, token_hash: str, now: float) -> Caller | None:
+        query = (
+            select(AccessToken, User, OAuthClient)
+            .join(User, User.id == AccessToken.user_id)
+            .join(OAuthClient, OAuthClient.client_id == AccessToken.client_id)
+            .where(AccessToken.token_hash == token_hash)
+        )
+        async with self._sessions() as db:
+            row = (await db.execute(query)).one_or_none()
+        if row is None:
+            return None
+        token, user, client = row
+        expires_at = token.expires_at.timestamp()
+        if token.revoked_at is not None or expires_at <= now:
+            return None
+        # RFC 8707 audience binding: a token issued for another resource is not ours to honour.
+        if token.resource != self._config.resource_url or token.environment_id != self._config.environment_id:
+            return None
+        return Caller(
+            user_id=user.id,
+            email=user.email or "",
+            account_id=user.idp_subject,
+            client_id=client.client_id,
+            client_name=str(client.client_metadata.get("client_name") or ""),
+            environment_id=token.environment_id,
+            scopes=frozenset(token.scopes.split()),
+            expires_at=expires_at,
+        )
+
+    def _evict(self, now: float) -> None:
+        for key in [key for key, (_, until) in self._cache.items() if until <= now]:
+            del self._cache[key]
+        if len(self._cache) >= self._max:
+            self._cache.clear()  # a flood of distinct live tokens: start over rather than grow without bound

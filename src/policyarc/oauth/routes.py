@@ -1,0 +1,132 @@
+"""`create_oauth_routes()`: everything the gateway serves as an OAuth authorization server, in one list.
+
+- RFC 9728 protected-resource metadata for `{public_url}/mcp`;
+- RFC 8414 authorization-server metadata (ours: it adds `client_id_metadata_document_supported` and `none` as a
+  token endpoint auth method, for metadata-document clients, and keeps the issuer exactly `public_url`);
+- the SDK's /authorize and /register handlers as they are, and its /token and /revoke handlers with
+  `HashedSecretAuthenticator` (client secrets are stored hashed, see client_auth.py);
+- sign-in through Atlassian (federation.py) and the consent page (consent.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from mcp.server.auth.handlers.authorize import AuthorizationHandler
+from mcp.server.auth.handlers.metadata import MetadataHandler, ProtectedResourceMetadataHandler
+from mcp.server.auth.handlers.register import RegistrationHandler
+from mcp.server.auth.handlers.revoke import RevocationHandler
+from mcp.server.auth.handlers.token import TokenHandler
+from mcp.server.auth.settings import ClientRegistrationOptions
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, RequestBodyLimitMiddleware
+from mcp.shared.auth import OAuthMetadata, ProtectedResourceMetadata
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route, request_response
+from starlette.types import ASGIApp
+
+from policyarc.oauth.client_auth import HashedSecretAuthenticator
+from policyarc.oauth.config import OAuthConfig
+from policyarc.oauth.consent import ConsentPages
+from policyarc.oauth.federation import Federation
+from policyarc.oauth.provider import GatewayAuthProvider
+
+__all__ = [
+    "authorization_server_metadata",
+    "create_oauth_routes",
+    "protected_resource_metadata",
+    "resource_metadata_url",
+]
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def create_oauth_routes(
+    *, provider: GatewayAuthProvider, federation: Federation, consent: ConsentPages
+) -> list[BaseRoute]:
+    config = provider.config
+    authenticator = HashedSecretAuthenticator(provider)
+    registration = ClientRegistrationOptions(
+        enabled=True, valid_scopes=list(config.scopes), default_scopes=list(config.default_scopes)
+    )
+    metadata = authorization_server_metadata(config)
+    resource = protected_resource_metadata(config)
+    routes: list[BaseRoute] = [
+        Route(
+            "/.well-known/oauth-authorization-server",
+            _public(request_response(MetadataHandler(metadata).handle), ["GET", "OPTIONS"]),
+            methods=["GET", "OPTIONS"],
+        ),
+        Route(
+            _path(resource_metadata_url(config)),
+            _public(request_response(ProtectedResourceMetadataHandler(resource).handle), ["GET", "OPTIONS"]),
+            methods=["GET", "OPTIONS"],
+        ),
+        # No CORS on /authorize: a browser navigates there, scripts have no business calling it.
+        Route(
+            "/authorize",
+            _limited(request_response(AuthorizationHandler(provider).handle)),  # type: ignore[arg-type]
+            methods=["GET", "POST"],
+        ),
+        _client_endpoint("/token", TokenHandler(provider, authenticator).handle),  # type: ignore[arg-type]
+        _client_endpoint("/register", RegistrationHandler(provider, options=registration).handle),  # type: ignore[arg-type]
+        _client_endpoint("/revoke", RevocationHandler(provider, authenticator).handle),  # type: ignore[arg-type]
+    ]
+    return [*routes, *federation.routes(), *consent.routes()]
+
+
+def authorization_server_metadata(config: OAuthConfig) -> OAuthMetadata:
+    issuer = config.issuer
+    return OAuthMetadata.model_validate(
+        {
+            "issuer": issuer,
+            "authorization_endpoint": f"{issuer}/authorize",
+            "token_endpoint": f"{issuer}/token",
+            "registration_endpoint": f"{issuer}/register",
+            "revocation_endpoint": f"{issuer}/revoke",
+            "scopes_supported": list(config.scopes),
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "none"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "none"],
+            "code_challenge_methods_supported": ["S256"],
+            "client_id_metadata_document_supported": True,
+        }
+    )
+
+
+def protected_resource_metadata(config: OAuthConfig) -> ProtectedResourceMetadata:
+    return ProtectedResourceMetadata.model_validate(
+        {
+            "resource": config.resource_url,
+            "authorization_servers": [config.issuer],
+            "scopes_supported": list(config.scopes),
+            "resource_name": "PolicyArc",
+        }
+    )
+
+
+def resource_metadata_url(config: OAuthConfig) -> str:
+    """RFC 9728 section 3.1: the well-known segment goes between the host and the resource's path."""
+    return f"{config.issuer}/.well-known/oauth-protected-resource/mcp"
+
+
+def _path(url: str) -> str:
+    return "/" + url.split("://", 1)[1].split("/", 1)[1]
+
+
+def _client_endpoint(path: str, handler: Handler) -> Route:
+    app = request_response(handler)
+    return Route(path, _public(_limited(app), ["POST", "OPTIONS"]), methods=["POST", "OPTIONS"])
+
+
+def _limited(app: ASGIApp) -> ASGIApp:
+    return RequestBodyLimitMiddleware(app, DEFAULT_MAX_REQUEST_BODY_SIZE)
+
+
+def _public(app: ASGIApp, methods: list[str]) -> ASGIApp:
+    # Browser-based MCP clients (the MCP Inspector) call these cross-origin; CORS is outermost so that even a
+    # 413 from the body limit carries its headers.
+    return CORSMiddleware(app, allow_origins=["*"], allow_methods=methods, allow_headers=[MCP_PROTOCOL_VERSION_HEADER])

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gateway_harness import (
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from policyarc.oauth import OAuthConfig
+from policyarc.secrets import KeyRing
+from policyarc.sim.atlassian import SimConfig, create_sim_app
+from policyarc.store import create_engine, session_factory, upgrade
+from tests.oauth.gateway_harness import (
     ISSUER,
     SCOPES,
     SIM_SEED,
@@ -19,14 +26,7 @@ from gateway_harness import (
     HostRouter,
     build_gateway_app,
 )
-from gateway_harness import seed_environment as _seed_environment
-from starlette.applications import Starlette
-from starlette.routing import Route
-
-from policyarc.oauth import OAuthConfig
-from policyarc.secrets import KeyRing
-from policyarc.sim.atlassian import SimConfig, create_sim_app
-from policyarc.store import create_engine, session_factory, upgrade
+from tests.oauth.gateway_harness import seed_environment as _seed_environment
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from gateway_harness import CLIENT_REDIRECT, Documents, Gateway, query_of
 
 from policyarc.oauth.cimd import CimdError, MetadataDocumentFetcher, redirect_uri_allowed
 from policyarc.store.models import OAuthClient
+from tests.oauth.gateway_harness import CLIENT_REDIRECT, Documents, Gateway, query_of
 
 URL = "https://client.example/oauth/client.json"
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from gateway_harness import Gateway, hidden_fields, path_of, query_of
 
 from policyarc.store.models import AuthorizationCode, Consent
+from tests.oauth.gateway_harness import Gateway, hidden_fields, path_of, query_of
 
 
 async def _consent_url(gateway: Gateway, **overrides: str) -> str:

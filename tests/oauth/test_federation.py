@@ -5,10 +5,10 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
-from gateway_harness import CALLBACK, GLOBEX, Gateway, path_of
 
 from policyarc.secrets import column_aad
 from policyarc.store.models import BrowserSession, Connector, UpstreamLink, User
+from tests.oauth.gateway_harness import CALLBACK, GLOBEX, Gateway, path_of
 
 
 async def _login(gateway: Gateway) -> tuple[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway_harness import ISSUER, RESOURCE, SCOPES, Gateway
+from tests.oauth.gateway_harness import ISSUER, RESOURCE, SCOPES, Gateway
 
 
 async def test_protected_resource_metadata(gateway: Gateway) -> None:

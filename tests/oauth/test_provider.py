@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from gateway_harness import CLIENT_REDIRECT, RESOURCE, Gateway, query_of
 
 from policyarc.secrets import hash_token
 from policyarc.store.models import AccessToken, OAuthClient, RefreshToken
+from tests.oauth.gateway_harness import CLIENT_REDIRECT, RESOURCE, Gateway, query_of
 
 
 async def test_full_flow_issues_hashed_resource_bound_tokens(gateway: Gateway) -> None:

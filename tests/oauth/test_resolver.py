@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from gateway_harness import Gateway
 
 from policyarc.oauth import TokenResolver
 from policyarc.secrets import hash_token
 from policyarc.store.models import AccessToken
+from tests.oauth.gateway_harness import Gateway
 
 
 async def test_resolves_the_caller(gateway: Gateway) -> None:

@@ -135,7 +135,7 @@ async def test_create_where_the_user_may_only_read_is_refused_by_jira(sim: Starl
 
 
 async def test_unknown_assignee_is_a_clear_tool_failure(sim: Starlette) -> None:
-    with pytest.raises(ToolFailure, match="No single Jira user matches 'nobody@example.com'"):
+    with pytest.raises(ToolFailure, match=r"No single Jira user matches 'nobody@example\.com'"):
         await tools.create_issue(
             call_as(sim, ALICE), inputs.CreateIssueInput(project="ENG", summary="x", assignee="nobody@example.com")
         )

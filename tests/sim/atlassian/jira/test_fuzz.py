@@ -33,11 +33,11 @@ import hypothesis
 import pytest
 import schemathesis
 from schemathesis.checks import not_a_server_error
-from spec import SHARED_DIR, SPEC_FILE, assert_conforms, component, validate_schema
 from starlette.routing import Route
 
 from policyarc.sim.atlassian import SimConfig, build_world, create_sim_app
 from policyarc.sim.atlassian.seed import ACME_CLOUD_ID, ALICE, DEMO_CLIENT_ID
+from tests.sim.atlassian.jira.spec import SHARED_DIR, SPEC_FILE, assert_conforms, component, validate_schema
 
 if not SPEC_FILE.is_file():
     pytest.skip(f"Atlassian's Jira spec is not in {SHARED_DIR}", allow_module_level=True)

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from spec import assert_conforms
 
 from policyarc.sim.atlassian.model import World
+from tests.sim.atlassian.jira.spec import assert_conforms
 
 Mint = Callable[..., str]
 BASE = "/api/ex/jira/4f2d9c1e-8a7b-4e3f-9c2d-1a5b6c7d8e9f/rest/api/3"

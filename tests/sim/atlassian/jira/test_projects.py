@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from spec import assert_conforms
+
+from tests.sim.atlassian.jira.spec import assert_conforms
 
 Mint = Callable[..., str]
 

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from spec import assert_conforms
 from starlette.applications import Starlette
+
+from tests.sim.atlassian.jira.spec import assert_conforms
 
 Mint = Callable[..., str]
 

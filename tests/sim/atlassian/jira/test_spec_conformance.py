@@ -16,11 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
-from spec import assert_conforms, operation
 
 from policyarc.sim.atlassian import SimConfig, build_world, create_sim_app
 from policyarc.sim.atlassian.seed import ACME_CLOUD_ID, ALICE, BOB, DEMO_CLIENT_ID
 from policyarc.sim.atlassian.state import Clock
+from tests.sim.atlassian.jira.spec import assert_conforms, operation
 
 BASE = f"/api/ex/jira/{ACME_CLOUD_ID}"
 ALL_SCOPES = ("read:jira-work", "read:jira-user", "write:jira-work")

@@ -1,7 +1,8 @@
 import re
 
 import pytest
-from oauth_sim import (
+
+from tests.sim.atlassian.oauth.oauth_sim import (
     ACME,
     ALICE,
     BOB,

@@ -1,5 +1,6 @@
 import pytest
-from oauth_sim import ACME, ALICE, DEMO_ID, GLOBEX, Sim, bearer
+
+from tests.sim.atlassian.oauth.oauth_sim import ACME, ALICE, DEMO_ID, GLOBEX, Sim, bearer
 
 UNAUTHORIZED = {"code": 401, "message": "Unauthorized"}
 

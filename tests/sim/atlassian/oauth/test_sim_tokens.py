@@ -1,5 +1,6 @@
 import pytest
-from oauth_sim import ACME, ALICE, BOB, DEMO_ID, GLOBEX, OTHER_ID, Sim, bearer
+
+from tests.sim.atlassian.oauth.oauth_sim import ACME, ALICE, BOB, DEMO_ID, GLOBEX, OTHER_ID, Sim, bearer
 
 
 async def test_mint_defaults(sim: Sim) -> None:

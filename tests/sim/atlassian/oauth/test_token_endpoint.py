@@ -1,5 +1,6 @@
 import pytest
-from oauth_sim import (
+
+from tests.sim.atlassian.oauth.oauth_sim import (
     DEMO_CALLBACK,
     DEMO_ID,
     DEMO_SECRET,

@@ -1,8 +1,8 @@
 import pytest
-from oauth_sim import ACME, ALICE, BOB, DEMO_ID, OTHER_ID, make_world
 
 from policyarc.sim.atlassian.oauth import InvalidGrantError, TokenStore
 from policyarc.sim.atlassian.state import Clock, SimConfig
+from tests.sim.atlassian.oauth.oauth_sim import ACME, ALICE, BOB, DEMO_ID, OTHER_ID, make_world
 
 DAY = 86400.0
 SCOPES = ["read:jira-work", "offline_access"]

@@ -1,0 +1,121 @@
+"""The `policyarc` command line.
+
+Each command only parses its options and hands over to the part it runs; heavy imports happen inside the
+command, so `policyarc --help` and unrelated commands stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+    from policyarc.sim.atlassian.model import World
+
+app = typer.Typer(
+    name="policyarc",
+    help="PolicyArc: an MCP gateway that runs each tool call as the signed-in user, under the company's policy.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """PolicyArc command line."""
+
+
+@app.command()
+def sim(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 9400,
+    host: Annotated[str, typer.Option(help="Interface to bind; keep loopback unless you mean it.")] = "127.0.0.1",
+    seed: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON file adding OAuth apps, users and site permissions (see policyarc.sim.atlassian.seed)."
+        ),
+    ] = None,
+    auto_consent: Annotated[bool, typer.Option(help="/auth/authorize redirects at once, no sign-in page.")] = False,
+    token_ttl: Annotated[int, typer.Option(min=1, help="Access-token lifetime in seconds.")] = 3600,
+    rate_limits: Annotated[bool, typer.Option(help="Enforce Jira's burst and per-issue rate limits.")] = True,
+) -> None:
+    """Run the Atlassian Cloud simulator (OAuth 3LO, Jira REST v3, tenant_info) for demos and tests."""
+    from policyarc.sim.atlassian import SimConfig, create_sim_app
+    from policyarc.sim.atlassian.hooks import ConnectionDropped
+    from policyarc.sim.atlassian.seed import SeedError, load_seed_file
+
+    try:
+        extra = load_seed_file(seed) if seed else None
+    except SeedError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    config = SimConfig(token_ttl=token_ttl, auto_consent=auto_consent, rate_limits_enabled=rate_limits)
+    sim_app = create_sim_app(config, seed=extra)
+    base_url = f"http://{_url_host(host)}:{port}"
+    typer.echo(sim_banner(sim_app.state.sim.world, base_url, rate_limits=rate_limits))
+    # A `drop` fault ends a request by raising on purpose; it is not worth a traceback in the server log.
+    logging.getLogger("uvicorn.error").addFilter(_ExceptionFilter(ConnectionDropped))
+    serve(sim_app, host, port)
+
+
+def sim_banner(world: World, base_url: str, *, rate_limits: bool = True) -> str:
+    """What `policyarc sim` prints at start: where it listens and the credentials to use."""
+    lines = [
+        f"Atlassian simulator on {base_url} (rate limits {'on' if rate_limits else 'off'})",
+        f"  acme cloud id: {world.sites['acme'].cloud_id}" if "acme" in world.sites else "",
+        "  gateway environment:",
+        f"    POLICYARC_ATLASSIAN_AUTH_URL={base_url}/auth",
+        f"    POLICYARC_ATLASSIAN_API_URL={base_url}/api",
+        f"    POLICYARC_ATLASSIAN_SITE_URL={base_url}/site/{{site}}",
+        "  sites:",
+        *(f"    {s.name:<10} {s.cloud_id}  {s.display_name}" for s in world.sites.values()),
+        "  OAuth apps (client id / secret):",
+        *(f"    {a.client_id} / {a.client_secret}  {a.name}" for a in world.apps.values()),
+        "  users:",
+    ]
+    for user in world.users.values():
+        sites = ", ".join(s.name for s in world.sites.values() if user.account_id in s.members) or "no site"
+        lines.append(f"    {user.email:<22} {user.name:<14} {user.account_id}  ({sites})")
+    return "\n".join(line for line in lines if line)
+
+
+def serve(asgi_app: ASGIApp, host: str, port: int) -> None:
+    """Serve with uvicorn, on uvloop and httptools when installed; no access log (it costs throughput)."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        asgi_app,
+        host=host,
+        port=port,
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        access_log=False,
+        log_level="warning",
+        lifespan="off",
+    )
+    uvicorn.Server(config).run()
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", ""):  # noqa: S104 - only naming the wildcard, not binding it
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+class _ExceptionFilter(logging.Filter):
+    def __init__(self, exc_type: type[BaseException]) -> None:
+        super().__init__()
+        self.exc_type = exc_type
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], self.exc_type))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,399 @@
+"""TokenVault against the Atlassian simulator in-process, on SQLite and PostgreSQL (G1's fixtures)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from store.conftest import pg_url, sqlite_url  # noqa: F401  (G1's database fixtures, used by `db_url`)
+
+from policyarc.caller import Caller
+from policyarc.connectors.base import ToolFailure
+from policyarc.identity.atlassian import ATLASSIAN_SCOPES, AtlassianIdentity, UpstreamTokens
+from policyarc.identity.errors import GrantRevoked
+from policyarc.secrets import KeyRing, column_aad
+from policyarc.sim.atlassian import SimConfig, create_sim_app
+from policyarc.sim.atlassian.state import Clock as SimClock
+from policyarc.store import create_engine, session_factory, upgrade
+from policyarc.store.models import Environment, IdentityProvider, UpstreamLink, User, new_id
+from policyarc.vault import TokenVault
+
+ALICE = "alice@example.com"
+ALICE_ACCOUNT = "712020:a11ce000-0000-4000-8000-000000000001"
+ACME = "4f2d9c1e-8a7b-4e3f-9c2d-1a5b6c7d8e9f"
+TOKEN_PATH = "/auth/oauth/token"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@dataclass
+class Rig:
+    """One database, the simulator, and a way to build vaults ("processes") over them."""
+
+    url: str
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    keyring: KeyRing
+    sim: httpx.AsyncClient
+    sim_clock: SimClock
+    identity: AtlassianIdentity
+    clock: FakeClock
+    caller: Caller
+    engines: list[AsyncEngine]
+
+    def vault(self, *, separate_engine: bool = False, **options: Any) -> TokenVault:
+        sessions = self.sessions
+        if separate_engine:  # another process: its own engine and connection pool on the same database
+            engine = create_engine(self.url)
+            self.engines.append(engine)
+            sessions = session_factory(engine)
+        return TokenVault(sessions=sessions, keyring=self.keyring, identity=self.identity, clock=self.clock, **options)
+
+    async def mint(self) -> dict[str, Any]:
+        response = await self.sim.post("/_sim/tokens", json={"email": ALICE})
+        assert response.status_code == 200, response.text
+        issued: dict[str, Any] = response.json()
+        return issued
+
+    async def link(self, vault: TokenVault, *, expires_in: float) -> dict[str, Any]:
+        """Alice signs in (tokens minted at the sim); the vault believes the access token expires in `expires_in`."""
+        issued = await self.mint()
+        tokens = UpstreamTokens(
+            access_token=issued["access_token"],
+            refresh_token=issued["refresh_token"],
+            expires_at=self.clock.time() + expires_in,
+            scopes=tuple(issued["scope"].split()),
+        )
+        await vault.store_link(self.caller.user_id, tokens, [ACME])
+        return issued
+
+    async def refreshes(self) -> int:
+        response = await self.sim.get("/_sim/requests", params={"path": TOKEN_PATH})
+        return len(response.json()["requests"])
+
+    async def row(self) -> UpstreamLink:
+        async with self.sessions() as db:
+            link = await db.scalar(select(UpstreamLink).where(UpstreamLink.user_id == self.caller.user_id))
+        assert link is not None
+        return link
+
+    def open(self, link: UpstreamLink, column: str) -> str:
+        return self.keyring.decrypt(getattr(link, column), aad=column_aad("upstream_links", column, link.id))
+
+    async def accepted(self, access_token: str) -> bool:
+        response = await self.sim.get("/api/me", headers={"Authorization": f"Bearer {access_token}"})
+        return response.status_code == 200
+
+
+async def _rig(url: str) -> AsyncIterator[Rig]:
+    engine = create_engine(url)
+    await upgrade(engine)
+    sessions = session_factory(engine)
+    keyring = KeyRing.generate()
+    async with sessions() as db:
+        environment = Environment(id=new_id(), name="default")
+        idp = IdentityProvider(
+            id=new_id(),
+            environment_id=environment.id,
+            kind="atlassian",
+            client_id="policyarc-demo",
+            scopes=" ".join(ATLASSIAN_SCOPES),
+        )
+        idp.client_secret_enc = keyring.encrypt(
+            "policyarc-demo-secret", aad=column_aad("identity_providers", "client_secret_enc", idp.id)
+        )
+        user = User(id=new_id(), email=ALICE, idp_kind="atlassian", idp_subject=ALICE_ACCOUNT)
+        db.add_all([environment, user])
+        await db.flush()
+        db.add(idp)
+        await db.commit()
+    caller = Caller(
+        user_id=user.id,
+        email=ALICE,
+        account_id=ALICE_ACCOUNT,
+        client_id="test-client",
+        client_name="Test",
+        environment_id=environment.id,
+        scopes=frozenset({"jira:issues:read"}),
+        expires_at=time.time() + 900,
+    )
+    sim_clock = SimClock()
+    sim_app = create_sim_app(SimConfig(rate_limits_enabled=False), clock=sim_clock)
+    engines: list[AsyncEngine] = [engine]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(sim_app), base_url="http://sim") as sim:
+        identity = AtlassianIdentity(sim, auth_url="http://sim/auth", api_url="http://sim/api")
+        try:
+            yield Rig(url, engine, sessions, keyring, sim, sim_clock, identity, FakeClock(), caller, engines)
+        finally:
+            for each in engines:
+                await each.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    return url
+
+
+@pytest.fixture
+async def rig(sqlite_url: str) -> AsyncIterator[Rig]:  # noqa: F811
+    async for each in _rig(sqlite_url):
+        yield each
+
+
+@pytest.fixture
+async def any_rig(db_url: str) -> AsyncIterator[Rig]:
+    async for each in _rig(db_url):
+        yield each
+
+
+# -- the hot path ---------------------------------------------------------------------------------------------
+
+
+async def test_valid_token_is_returned_without_refresh_or_database(rig: Rig) -> None:
+    vault = rig.vault()
+    issued = await rig.link(vault, expires_in=3600)
+    statements: list[str] = []
+    event.listen(rig.engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    tokens = [await vault.access_token(rig.caller) for _ in range(20)]
+
+    assert tokens == [issued["access_token"]] * 20
+    assert statements == []  # served from the cache: no round trip, no decryption
+    assert await rig.refreshes() == 0
+    # A vault with a cold cache (another process) reads the row once, and gets the same token.
+    other = rig.vault(separate_engine=True)
+    assert await other.access_token(rig.caller) == issued["access_token"]
+
+
+async def test_token_near_expiry_is_refreshed_and_persisted(rig: Rig) -> None:
+    vault = rig.vault()
+    issued = await rig.link(vault, expires_in=600)
+    assert await vault.access_token(rig.caller) == issued["access_token"]
+    before = await rig.row()
+
+    rig.clock.advance(500)  # 100 s left: inside the 120 s margin
+    token = await vault.access_token(rig.caller)
+
+    assert token != issued["access_token"]
+    assert await rig.refreshes() == 1
+    assert await rig.accepted(token)
+    after = await rig.row()
+    assert after.version == before.version + 1
+    assert rig.open(after, "access_token_enc") == token
+    assert rig.open(after, "refresh_token_enc") not in (issued["refresh_token"], rig.open(before, "refresh_token_enc"))
+    assert await vault.access_token(rig.caller) == token  # fresh again: no second refresh
+    assert await rig.refreshes() == 1
+
+
+async def test_a_sign_in_elsewhere_reaches_the_cache_within_recheck_after(rig: Rig) -> None:
+    vault = rig.vault(recheck_after=30)
+    first = await rig.link(vault, expires_in=3600)
+    assert await vault.access_token(rig.caller) == first["access_token"]
+    second = await rig.link(rig.vault(separate_engine=True), expires_in=3600)  # signed in again on another instance
+
+    assert await vault.access_token(rig.caller) == first["access_token"]  # still within the bound: still valid
+    rig.clock.advance(31)
+    assert await vault.access_token(rig.caller) == second["access_token"]
+
+
+# -- single flight ----------------------------------------------------------------------------------------------
+
+
+async def test_fifty_concurrent_calls_at_expiry_refresh_once(any_rig: Rig) -> None:
+    vault = any_rig.vault()
+    issued = await any_rig.link(vault, expires_in=300)
+    any_rig.clock.advance(300)  # the moment of expiry
+
+    tokens = await asyncio.gather(*(vault.access_token(any_rig.caller) for _ in range(50)))
+
+    assert await any_rig.refreshes() == 1
+    assert len(set(tokens)) == 1
+    assert tokens[0] != issued["access_token"]
+    assert await any_rig.accepted(tokens[0])
+
+
+async def test_two_instances_sharing_a_database_refresh_once(any_rig: Rig) -> None:
+    first = any_rig.vault(separate_engine=True)
+    second = any_rig.vault(separate_engine=True)
+    await any_rig.link(first, expires_in=300)
+    any_rig.clock.advance(300)
+
+    calls = [vault.access_token(any_rig.caller) for _ in range(25) for vault in (first, second)]
+    tokens = await asyncio.gather(*calls)
+
+    assert await any_rig.refreshes() == 1
+    assert len(set(tokens)) == 1
+    link = await any_rig.row()
+    assert any_rig.open(link, "access_token_enc") == tokens[0]
+
+
+# -- rotation and failure -----------------------------------------------------------------------------------------
+
+
+class Crash(Exception):
+    pass
+
+
+async def test_rotated_refresh_token_is_committed_before_the_access_token_is_used(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault = rig.vault()
+    issued = await rig.link(vault, expires_in=60)
+
+    def crash(*args: object) -> None:
+        raise Crash  # the process dies right after the refresh, before anything uses the new access token
+
+    monkeypatch.setattr(vault, "_remember", crash)
+    with pytest.raises(Crash):
+        await vault.access_token(rig.caller)
+
+    link = await rig.row()
+    stored_refresh = rig.open(link, "refresh_token_enc")
+    assert stored_refresh != issued["refresh_token"]
+    assert await rig.accepted(rig.open(link, "access_token_enc"))
+    # The stored refresh token is the live one: it rotates again (the old one would now be a reuse).
+    rig.sim_clock.advance(601)
+    await rig.identity.refresh(await vault._app_for(rig.caller.environment_id), refresh_token=stored_refresh)
+    with pytest.raises(GrantRevoked):
+        await rig.identity.refresh(await vault._app_for(rig.caller.environment_id), refresh_token=issued["refresh_token"])
+
+
+async def test_revoked_grant_marks_the_link_for_reconnect(rig: Rig) -> None:
+    vault = rig.vault()
+    await rig.link(vault, expires_in=60)
+    await rig.sim.post("/_sim/tokens/revoke", json={"email": ALICE})  # the user removed the app at Atlassian
+
+    with pytest.raises(ToolFailure) as failure:
+        await vault.access_token(rig.caller)
+
+    assert failure.value.code == "reconnect_required"
+    assert "Sign in again" in failure.value.message
+    assert (await rig.row()).status == "reconnect"
+    # Fails fast afterwards, on this instance and another one, without asking Atlassian again.
+    for each in (vault, rig.vault(separate_engine=True)):
+        with pytest.raises(ToolFailure) as again:
+            await each.access_token(rig.caller)
+        assert again.value.code == "reconnect_required"
+    assert await rig.refreshes() == 1
+    # A new sign-in makes the link usable again.
+    issued = await rig.link(vault, expires_in=3600)
+    assert await vault.access_token(rig.caller) == issued["access_token"]
+
+
+async def test_refresh_token_reused_after_the_leeway_surfaces_as_reconnect(rig: Rig) -> None:
+    vault = rig.vault()
+    issued = await rig.link(vault, expires_in=60)
+    fresh = await vault.access_token(rig.caller)  # rotates the refresh token
+    # A stale copy of the row comes back (say, a restored backup) holding the rotated refresh token.
+    stale = UpstreamTokens(issued["access_token"], issued["refresh_token"], rig.clock.time() + 5, ())
+    await vault.store_link(rig.caller.user_id, stale, [ACME])
+    rig.sim_clock.advance(601)  # past Atlassian's 10-minute leeway
+
+    with pytest.raises(ToolFailure) as failure:
+        await vault.access_token(rig.caller)
+
+    assert failure.value.code == "reconnect_required"
+    assert (await rig.row()).status == "reconnect"
+    assert not await rig.accepted(fresh)  # the simulator revoked the whole family
+
+
+async def test_identity_provider_5xx_leaves_the_link_intact(rig: Rig) -> None:
+    vault = rig.vault()
+    issued = await rig.link(vault, expires_in=5)
+    before = await rig.row()
+    await rig.sim.post("/_sim/faults", json={"path": TOKEN_PATH, "kind": "error", "status": 503})
+
+    with pytest.raises(ToolFailure) as failure:
+        await vault.access_token(rig.caller)
+
+    assert failure.value.code == "idp_unavailable"
+    assert "unavailable" in failure.value.message and "Try again" in failure.value.message
+    after = await rig.row()
+    assert (after.status, after.version, after.refresh_token_enc) == ("active", before.version, before.refresh_token_enc)
+    await rig.sim.delete("/_sim/faults")
+    token = await vault.access_token(rig.caller)
+    assert token != issued["access_token"] and await rig.accepted(token)
+
+
+async def test_identity_provider_down_still_serves_a_token_that_has_not_expired(rig: Rig) -> None:
+    vault = rig.vault()
+    issued = await rig.link(vault, expires_in=60)  # inside the margin, but good for another minute
+    await rig.sim.post("/_sim/faults", json={"path": TOKEN_PATH, "kind": "error", "status": 502})
+
+    assert await vault.access_token(rig.caller) == issued["access_token"]
+    assert (await rig.row()).status == "active"
+
+
+async def test_no_link_asks_to_sign_in(rig: Rig) -> None:
+    with pytest.raises(ToolFailure) as failure:
+        await rig.vault().access_token(rig.caller)
+    assert failure.value.code == "reconnect_required"
+
+
+# -- upstream_rejected --------------------------------------------------------------------------------------------
+
+
+async def test_upstream_rejection_marks_reconnect(rig: Rig) -> None:
+    vault = rig.vault()
+    await rig.link(vault, expires_in=3600)
+    await vault.access_token(rig.caller)
+
+    await vault.upstream_rejected(rig.caller)
+
+    assert (await rig.row()).status == "reconnect"
+    with pytest.raises(ToolFailure) as failure:
+        await vault.access_token(rig.caller)
+    assert failure.value.code == "reconnect_required"
+
+
+async def test_upstream_rejection_of_a_replaced_token_does_not_mark_reconnect(rig: Rig) -> None:
+    vault = rig.vault()
+    await rig.link(vault, expires_in=3600)
+    await vault.access_token(rig.caller)  # this task is given version 1
+    signed_in_again = await rig.link(rig.vault(separate_engine=True), expires_in=3600)  # version 2, elsewhere
+
+    await vault.upstream_rejected(rig.caller)  # Jira refused version 1
+
+    assert (await rig.row()).status == "active"
+    assert await vault.access_token(rig.caller) == signed_in_again["access_token"]
+
+
+# -- at rest ------------------------------------------------------------------------------------------------------
+
+
+async def test_tokens_are_never_stored_in_clear(rig: Rig, sqlite_url: str) -> None:  # noqa: F811
+    vault = rig.vault()
+    issued = await rig.link(vault, expires_in=60)
+    refreshed = await vault.access_token(rig.caller)
+    link = await rig.row()
+    secrets = [issued["access_token"], issued["refresh_token"], refreshed, rig.open(link, "refresh_token_enc")]
+    await rig.engine.dispose()  # checkpoint-free: the WAL file is read along with the database
+
+    path = sqlite_url.removeprefix("sqlite+aiosqlite:///")
+    data = b"".join(open(path + suffix, "rb").read() for suffix in ("", "-wal") if _exists(path + suffix))
+    assert b"policyarc-demo-secret" not in data
+    for secret in secrets:
+        assert secret.encode() not in data
+
+
+def _exists(path: str) -> bool:
+    import os
+
+    return os.path.exists(path)

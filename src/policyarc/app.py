@@ -1,0 +1,243 @@
+"""Builds the gateway's ASGI app from its parts. Read top to bottom: this is the whole wiring.
+
+Objects are created here (none of them touches the network or the database yet); the lifespan starts
+what needs the event loop (the MCP session manager, the audit writer, the policy and connector watchers)
+and closes everything on shutdown. The database is migrated and the `default` environment ensured before
+the app is built, so every part knows the environment it serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from policyarc import __version__
+from policyarc.audit import AuditWriter
+from policyarc.connectors.directory import ConnectorDirectory
+from policyarc.connectors.jira.catalog import JIRA_TOOLS
+from policyarc.connectors.jira.client import JiraClient
+from policyarc.identity.atlassian import AtlassianIdentity
+from policyarc.mcp_endpoint import McpEndpoint, ToolPipeline, build_mcp_server
+from policyarc.oauth import (
+    ConsentPages,
+    CookieJar,
+    Federation,
+    GatewayAuthProvider,
+    MetadataDocumentFetcher,
+    OAuthConfig,
+    SystemClock,
+    TokenResolver,
+    create_oauth_routes,
+    resource_metadata_url,
+)
+from policyarc.policy import PolicyRegistry
+from policyarc.policy.store import PolicyGate, PolicyWatcher
+from policyarc.secrets import KeyRing, load_or_create_keyring
+from policyarc.services.environments import ensure_environment
+from policyarc.settings import Settings
+from policyarc.store import create_engine, session_factory, upgrade
+from policyarc.vault import TokenVault
+
+GATEWAY_SCOPES = tuple(dict.fromkeys(tool.scope for tool in JIRA_TOOLS))
+
+
+@dataclass
+class Gateway:
+    """The parts of a running gateway, for the CLI, the demo and tests to reach."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    keyring: KeyRing
+    http: httpx.AsyncClient
+    environment_id: str
+    policy: PolicyRegistry
+    policy_watcher: PolicyWatcher
+    connectors: ConnectorDirectory
+    vault: TokenVault
+    audit: AuditWriter
+    resolver: TokenResolver
+    provider: GatewayAuthProvider
+    session_manager: StreamableHTTPSessionManager
+
+
+def create_app(settings: Settings, *, upstream: httpx.AsyncBaseTransport | None = None) -> Starlette:
+    """The gateway app. `upstream` replaces the network for calls to Atlassian (tests pass the simulator)."""
+    keyring = load_or_create_keyring(settings)
+    environment_id = prepare_database(settings)
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    http = httpx.AsyncClient(
+        transport=upstream,
+        timeout=httpx.Timeout(settings.upstream_timeout, connect=5.0),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100, keepalive_expiry=60),
+        follow_redirects=False,
+    )
+    identity = AtlassianIdentity(http, auth_url=settings.atlassian_auth_url, api_url=settings.atlassian_api_url)
+    clock = SystemClock()
+
+    policy = PolicyRegistry(GATEWAY_SCOPES)
+    policy_watcher = PolicyWatcher(sessions, policy)
+    gate = PolicyGate(policy)
+    connectors = ConnectorDirectory(sessions, site_url_template=settings.atlassian_site_url)
+    vault = TokenVault(sessions=sessions, keyring=keyring, identity=identity)
+    audit = AuditWriter(sessions)
+
+    config = OAuthConfig.from_settings(settings, environment_id=environment_id, scopes=GATEWAY_SCOPES)
+    resolver = TokenResolver(sessions=sessions, config=config, clock=clock)
+    provider = GatewayAuthProvider(
+        sessions=sessions,
+        config=config,
+        policy=gate,
+        clock=clock,
+        metadata_documents=MetadataDocumentFetcher(http, allow_loopback_http=config.loopback_issuer),
+        revocation_listeners=[resolver],
+    )
+    cookies = CookieJar(secure=config.secure_cookies)
+    oauth_routes = create_oauth_routes(
+        provider=provider,
+        federation=Federation(
+            sessions=sessions, config=config, keyring=keyring, identity=identity, clock=clock, cookies=cookies
+        ),
+        consent=ConsentPages(sessions=sessions, provider=provider, policy=gate, clock=clock, cookies=cookies),
+    )
+
+    pipeline = ToolPipeline(
+        tools=JIRA_TOOLS,
+        policy=gate,
+        connectors=connectors,
+        vault=vault,
+        jira=JiraClient(http, api_url=settings.atlassian_api_url),
+        audit=audit,
+    )
+    session_manager = StreamableHTTPSessionManager(
+        app=build_mcp_server(pipeline, version=__version__),
+        stateless=True,
+        json_response=True,
+        security_settings=transport_security(settings.public_url),
+    )
+    endpoint = McpEndpoint(
+        session_manager=session_manager,
+        resolver=resolver,
+        pipeline=pipeline,
+        resource_metadata_url=resource_metadata_url(config),
+    )
+    gateway = Gateway(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        keyring=keyring,
+        http=http,
+        environment_id=environment_id,
+        policy=policy,
+        policy_watcher=policy_watcher,
+        connectors=connectors,
+        vault=vault,
+        audit=audit,
+        resolver=resolver,
+        provider=provider,
+        session_manager=session_manager,
+    )
+
+    routes: list[BaseRoute] = [
+        Route("/mcp", endpoint=endpoint, methods=["GET", "POST", "DELETE"]),
+        *oauth_routes,
+        Route("/healthz", endpoint=healthz, methods=["GET"]),
+        Route("/readyz", endpoint=readyz, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=_lifespan)
+    app.state.gateway = gateway
+    return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    gateway: Gateway = app.state.gateway
+    async with gateway.session_manager.run():  # a mounted sub-app's lifespan would not run: run it here
+        await gateway.policy_watcher.start()
+        await gateway.connectors.start()
+        await gateway.audit.start()
+        try:
+            yield
+        finally:
+            await gateway.audit.aclose()  # drains: every record of a returned call is committed
+            await gateway.connectors.aclose()
+            await gateway.policy_watcher.aclose()
+            await gateway.http.aclose()
+            await gateway.engine.dispose()
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
+async def readyz(request: Request) -> Response:
+    """Ready when the store answers and the environment's policy is loaded."""
+    gateway: Gateway = request.app.state.gateway
+    problems = []
+    try:
+        async with gateway.sessions() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception as exc:
+        problems.append(f"database: {type(exc).__name__}")
+    if gateway.policy.version(gateway.environment_id) is None:
+        problems.append("policy: not loaded")
+    if problems:
+        return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+def transport_security(public_url: str) -> TransportSecuritySettings:
+    """DNS-rebinding protection: accept only our own host (and loopback, for local clients)."""
+    parts = urlsplit(public_url)
+    host = parts.netloc
+    hosts = [host, "127.0.0.1:*", "localhost:*", "[::1]:*"]
+    origins = [f"{parts.scheme}://{host}", "http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+
+
+def prepare_database(settings: Settings) -> str:
+    """Migrate to head and ensure the `default` environment; returns its id.
+
+    Runs on a private event loop in a worker thread, so it works whether or not the caller is inside one,
+    and leaves no connection behind for the serving loop to inherit.
+    """
+    result: dict[str, Any] = {}
+
+    async def run() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+            async with session_factory(engine).begin() as session:
+                environment = await ensure_environment(session)
+                result["id"] = environment.id
+        finally:
+            await engine.dispose()
+
+    def target() -> None:
+        try:
+            asyncio.run(run())
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, name="policyarc-prepare-db")
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return str(result["id"])

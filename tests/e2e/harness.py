@@ -1,0 +1,210 @@
+"""The whole product in one process: the gateway app (create_app) wired to the Atlassian simulator, an MCP SDK
+client that signs in through the standard MCP authorization flow, and a scripted browser for the pages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import re
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import httpx2
+from mcp.client import Client
+from mcp.client.auth import OAuthClientProvider
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from starlette.applications import Starlette
+
+from policyarc.app import Gateway, create_app
+from policyarc.services.connectors import add_jira_connector
+from policyarc.services.environments import ensure_environment
+from policyarc.services.idp import set_idp
+from policyarc.settings import load_settings
+from policyarc.sim.atlassian import SimConfig, create_sim_app
+
+GATEWAY = "https://gw.test"
+MCP_URL = f"{GATEWAY}/mcp"
+APP_ID = "gw-e2e-app"
+APP_SECRET = "gw-e2e-app-secret"
+CLIENT_REDIRECT = "http://127.0.0.1:33418/callback"
+SIM_SEED = {
+    "apps": [
+        {
+            "client_id": APP_ID,
+            "client_secret": APP_SECRET,
+            "name": "PolicyArc e2e",
+            "callback_urls": [f"{GATEWAY}/oauth/idp/atlassian/callback"],
+        }
+    ]
+}
+
+
+class HostRouter(httpx.AsyncBaseTransport):
+    """A browser's network: each host name reaches one in-process app."""
+
+    def __init__(self, apps: Mapping[str, Any]) -> None:
+        self._transports = {host: httpx.ASGITransport(app) for host, app in apps.items()}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self._transports.get(request.url.host)
+        if transport is None:
+            raise httpx.ConnectError(f"no route to {request.url.host}", request=request)
+        return await transport.handle_async_request(request)
+
+
+def hidden_fields(page: str) -> dict[str, str]:
+    pairs = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)
+    return {name: html.unescape(value) for name, value in pairs}
+
+
+class Browser:
+    """Follows redirects across the gateway and the simulator, fills the sign-in and consent pages."""
+
+    def __init__(self, gateway: Starlette, sim: Starlette, email: str, decision: str = "allow") -> None:
+        self.http = httpx.AsyncClient(transport=HostRouter({"gw.test": gateway, "sim": sim}))
+        self.email = email
+        self.decision = decision
+        self.visited: list[str] = []
+
+    async def authorize(self, url: str) -> httpx.Response:
+        """From the client's /authorize URL to the redirect back to the client (not followed)."""
+        response = await self.http.get(url)
+        for _ in range(12):
+            self.visited.append(str(response.request.url))
+            if response.is_redirect:
+                location = str(response.next_request.url) if response.next_request else response.headers["location"]
+                if location.startswith(CLIENT_REDIRECT):
+                    return response
+                response = await self.http.get(location)
+                continue
+            page = response.text
+            url_now = response.request.url
+            if url_now.host == "sim" and url_now.path == "/auth/authorize":
+                form = hidden_fields(page)
+                form.update({"decision": "accept", **self._user_choice(page)})
+                response = await self.http.post("http://sim/auth/authorize", data=form)
+            elif url_now.path == "/oauth/consent":
+                form = {**hidden_fields(page), "decision": self.decision}
+                response = await self.http.post(f"{GATEWAY}/oauth/consent", data=form)
+            else:
+                raise AssertionError(f"unexpected page {url_now}: {response.status_code} {page[:300]}")
+        raise AssertionError(f"too many steps: {self.visited}")
+
+    def _user_choice(self, page: str) -> dict[str, str]:
+        """The simulator's sign-in form: the radio button labelled with our user's email."""
+        account = re.search(rf'name="account_id"[^>]*value="([^"]+)"[^>]*>[^<]*{re.escape(self.email)}', page)
+        assert account, f"{self.email} is not offered on the sign-in page"
+        return {"account_id": html.unescape(account.group(1))}
+
+
+@dataclass
+class MemoryTokens:
+    tokens: OAuthToken | None = None
+    client: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client = client_info
+
+
+@dataclass
+class Product:
+    gateway_app: Starlette
+    sim_app: Starlette
+    storages: dict[str, MemoryTokens] = field(default_factory=dict)
+
+    @property
+    def gateway(self) -> Gateway:
+        gateway: Gateway = self.gateway_app.state.gateway
+        return gateway
+
+    @property
+    def sim(self) -> Any:
+        return self.sim_app.state.sim
+
+    @contextlib.asynccontextmanager
+    async def client(
+        self, email: str, *, scope: str | None = None, mode: str = "legacy", decision: str = "allow"
+    ) -> AsyncIterator[Client]:
+        """An MCP SDK client for `email`: discovers, registers, signs in through Atlassian, consents."""
+        browser = Browser(self.gateway_app, self.sim_app, email, decision)
+        redirect: dict[str, str] = {}
+
+        async def on_redirect(url: str) -> None:
+            answer = await browser.authorize(url)
+            redirect.update({k: v[0] for k, v in parse_qs(urlsplit(answer.headers["location"]).query).items()})
+
+        async def on_callback() -> AuthorizationCodeResult:
+            if "code" not in redirect:
+                raise RuntimeError(f"authorization failed: {redirect}")
+            return AuthorizationCodeResult(code=redirect["code"], state=redirect.get("state"), iss=redirect.get("iss"))
+
+        storage = self.storages.setdefault(email, MemoryTokens())
+        auth = OAuthClientProvider(
+            server_url=MCP_URL,
+            client_metadata=OAuthClientMetadata(
+                redirect_uris=[CLIENT_REDIRECT],
+                client_name="e2e client",
+                scope=scope,
+                token_endpoint_auth_method="none",
+            ),
+            storage=storage,
+            redirect_handler=on_redirect,
+            callback_handler=on_callback,
+        )
+        http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=self.gateway_app), auth=auth, timeout=30)
+        async with http, Client(streamable_http_client(MCP_URL, http_client=http), mode=mode) as client:  # type: ignore[arg-type]
+            yield client
+
+
+@contextlib.asynccontextmanager
+async def running_product(tmp_path: Path, database_url: str | None = None) -> AsyncIterator[Product]:
+    sim_app = create_sim_app(SimConfig(rate_limits_enabled=False), seed=SIM_SEED)
+    settings = load_settings(
+        data_dir=tmp_path / "gw",
+        database_url=database_url or "",
+        public_url=GATEWAY,
+        atlassian_auth_url="http://sim/auth",
+        atlassian_api_url="http://sim/api",
+        atlassian_site_url="http://sim/site/{site}",
+    )
+    app = create_app(settings, upstream=httpx.ASGITransport(sim_app))
+    gateway: Gateway = app.state.gateway
+    async with gateway.sessions.begin() as session:
+        environment = await ensure_environment(session)
+        await set_idp(
+            session,
+            environment,
+            gateway.keyring,
+            kind="atlassian",
+            client_id=APP_ID,
+            client_secret=APP_SECRET,
+            scopes=None,
+            public_url=GATEWAY,
+            actor="e2e",
+        )
+        await add_jira_connector(
+            session,
+            environment,
+            site="acme",
+            cloud_id=None,
+            http=gateway.http,
+            site_url_template=settings.atlassian_site_url,
+            actor="e2e",
+        )
+    async with app.router.lifespan_context(app):
+        yield Product(app, sim_app)

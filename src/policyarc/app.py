@@ -211,6 +211,13 @@ def transport_security(public_url: str) -> TransportSecuritySettings:
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
+def create_app_from_env() -> Starlette:
+    """App factory for `uvicorn --factory` (several workers): settings from POLICYARC_* variables."""
+    from policyarc.settings import load_settings
+
+    return create_app(load_settings())
+
+
 def prepare_database(settings: Settings) -> str:
     """Migrate to head and ensure the `default` environment; returns its id.
 

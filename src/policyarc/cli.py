@@ -6,6 +6,7 @@ command, so `policyarc --help` and unrelated commands stay fast.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 from pathlib import Path
@@ -62,6 +63,58 @@ def sim(
     # A `drop` fault ends a request by raising on purpose; it is not worth a traceback in the server log.
     logging.getLogger("uvicorn.error").addFilter(_ExceptionFilter(ConnectionDropped))
     serve(sim_app, host, port)
+
+
+@app.command("serve")
+def serve_gateway(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default POLICYARC_HOST or 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default POLICYARC_PORT or 8000).")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes sharing the port.")] = 1,
+) -> None:
+    """Run the gateway: migrate the store, then serve MCP, OAuth and the admin API."""
+    from policyarc.settings import SettingsError, load_settings
+
+    overrides = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
+    try:
+        settings = load_settings(**overrides)
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    import uvicorn
+
+    if workers > 1:
+        # Workers import the app factory themselves; settings come from the same environment.
+        uvicorn.run(
+            "policyarc.app:create_app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            access_log=False,
+            log_level="warning",
+        )
+        return
+    from policyarc.app import create_app
+
+    typer.echo(f"PolicyArc gateway on {settings.public_url} (MCP at {settings.public_url}/mcp)")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False, log_level="warning")
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its SQLite database and key ring.")] = Path(
+        ".policyarc-demo"
+    ),
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Gateway port.")] = 8000,
+    sim_port: Annotated[int, typer.Option(min=1, max=65535, help="Atlassian simulator port.")] = 9400,
+) -> None:
+    """Run the simulator and the gateway together, pre-wired, with a seeded environment and users."""
+    import asyncio
+
+    from policyarc.demo import DemoPlan, run_demo
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_demo(DemoPlan(data_dir=data_dir.absolute(), gateway_port=port, sim_port=sim_port)))
 
 
 def sim_banner(world: World, base_url: str, *, rate_limits: bool = True) -> str:

@@ -1,0 +1,143 @@
+"""`policyarc demo`: the Atlassian simulator and the gateway in one process, pre-wired, on SQLite.
+
+The environment is seeded the way an admin would set it up (the Atlassian IdP with the simulator's demo
+app, a Jira connector for the `acme` site, and a policy granting every Jira scope to every signed-in user, so
+the demo can write), then both servers run on one event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import uvicorn
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.applications import Starlette
+
+from policyarc.app import Gateway, create_app
+from policyarc.policy import Rule, rules_to_cedar
+from policyarc.services.connectors import add_jira_connector
+from policyarc.services.environments import ensure_environment
+from policyarc.services.idp import set_idp
+from policyarc.services.policies import gateway_scopes, set_policy
+from policyarc.settings import Settings, load_settings
+from policyarc.sim.atlassian import SimConfig, create_sim_app
+from policyarc.sim.atlassian.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from policyarc.store.models import Connector, Policy
+
+ACTOR = "policyarc demo"
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    sim_port: int = 9400
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.host}:{self.gateway_port}"
+
+    @property
+    def sim_url(self) -> str:
+        return f"http://{self.host}:{self.sim_port}"
+
+    def settings(self) -> Settings:
+        return load_settings(
+            data_dir=self.data_dir,
+            public_url=self.gateway_url,
+            host=self.host,
+            port=self.gateway_port,
+            atlassian_auth_url=f"{self.sim_url}/auth",
+            atlassian_api_url=f"{self.sim_url}/api",
+            atlassian_site_url=f"{self.sim_url}/site/{{site}}",
+        )
+
+
+async def seed_environment(gateway: Gateway, sim: Starlette) -> None:
+    """Idempotent: a second `policyarc demo` on the same data directory keeps what is there."""
+    acme = sim.state.sim.world.sites["acme"]
+    settings = gateway.settings
+    async with gateway.sessions.begin() as session:
+        environment = await ensure_environment(session)
+        await set_idp(
+            session,
+            environment,
+            gateway.keyring,
+            kind="atlassian",
+            client_id=DEMO_CLIENT_ID,
+            client_secret=DEMO_CLIENT_SECRET,
+            scopes=None,
+            public_url=settings.public_url,
+            actor=ACTOR,
+        )
+        existing = await session.scalar(select(Connector).where(Connector.environment_id == environment.id))
+        if existing is None:
+            await add_jira_connector(
+                session,
+                environment,
+                site="acme",
+                cloud_id=acme.cloud_id,  # the simulator is not listening yet; its cloud ID is known
+                http=gateway.http,
+                site_url_template=settings.atlassian_site_url,
+                actor=ACTOR,
+            )
+    async with gateway.sessions() as session:
+        environment = await ensure_environment(session)
+        text = rules_to_cedar([Rule(effect="permit", scopes=tuple(gateway_scopes()))])
+        if (await _current_policy(session, environment.id)) != text:
+            await set_policy(session, environment, text, scopes=gateway_scopes(), actor=ACTOR)
+
+
+async def _current_policy(session: AsyncSession, environment_id: str) -> str | None:
+    row = await session.scalar(
+        select(Policy).where(Policy.environment_id == environment_id).order_by(Policy.version.desc()).limit(1)
+    )
+    return row.text if row else None
+
+
+def banner(plan: DemoPlan, sim: Starlette) -> str:
+    mcp_url = f"{plan.gateway_url}/mcp"
+    client_json = json.dumps({"mcpServers": {"policyarc-jira": {"type": "http", "url": mcp_url}}}, indent=2)
+    users = [f"    {u.email:<20} {u.name}" for u in sim.state.sim.world.users.values()]
+    return "\n".join(
+        [
+            "PolicyArc demo is running (Ctrl-C stops both servers).",
+            "",
+            f"  MCP server (Jira, user passthrough):  {mcp_url}",
+            f"  Atlassian simulator:                  {plan.sim_url}",
+            f"  Data directory (SQLite, key ring):    {plan.data_dir}",
+            "",
+            "Connect Claude Code:",
+            f"    claude mcp add --transport http policyarc-jira {shlex.quote(mcp_url)}",
+            "Other clients (JSON):",
+            *("    " + line for line in client_json.splitlines()),
+            "",
+            "Sign in as one of the simulator's users (the sign-in page lists them):",
+            *users,
+            "    alice sees every acme project; bob sees ENG and OPS, and MKT read-only; carol sees none.",
+            "The demo policy grants jira:issues:read, jira:issues:write and jira:projects:read to everyone.",
+        ]
+    )
+
+
+async def run_demo(plan: DemoPlan) -> None:
+    sim = create_sim_app(SimConfig())
+    app = create_app(plan.settings())
+    await seed_environment(app.state.gateway, sim)
+    servers = [
+        uvicorn.Server(_config(sim, plan.host, plan.sim_port, lifespan="off")),
+        uvicorn.Server(_config(app, plan.host, plan.gateway_port, lifespan="on")),
+    ]
+    print(banner(plan, sim), flush=True)
+    await asyncio.gather(*(server.serve() for server in servers))
+
+
+def _config(app: Starlette, host: str, port: int, *, lifespan: Literal["on", "off"]) -> uvicorn.Config:
+    return uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning", lifespan=lifespan)

@@ -306,6 +306,9 @@ class McpEndpoint:
             await self._manager.handle_request(scope, receive, send)
             return
         body = await _read_body(receive)
+        if body is None:
+            await _send_json(send, 413, {"error": "request_too_large", "error_description": "Body over 1 MB."}, None)
+            return
         tool_name = _tool_name(scope, body)
         required = self._pipeline.scope_of(tool_name) if tool_name else None
         if required is not None and required not in caller.scopes:
@@ -333,7 +336,8 @@ def _bearer(scope: Scope) -> str | None:
 
 def _tool_name(scope: Scope, body: bytes) -> str | None:
     """The tool a tools/call names: the Mcp-Name header (2026-07-28) or, for older clients, the JSON body."""
-    method = name = None
+    method: str | None = None
+    name: str | None = None
     for header, value in scope["headers"]:
         if header == b"mcp-method":
             method = value.decode("latin-1")
@@ -354,7 +358,8 @@ def _tool_name(scope: Scope, body: bytes) -> str | None:
     return None
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None when it is larger than MAX_BODY (answered 413)."""
     chunks = []
     size = 0
     while True:
@@ -364,7 +369,7 @@ async def _read_body(receive: Receive) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
-            break  # the SDK's own body limit answers 413; we stop buffering
+            return None
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
@@ -385,17 +390,10 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _send_json(send: Send, status: int, body: dict[str, str], www_authenticate: str) -> None:
+async def _send_json(send: Send, status: int, body: dict[str, str], www_authenticate: str | None) -> None:
     payload = orjson.dumps(body)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                (b"www-authenticate", www_authenticate.encode("latin-1")),
-            ],
-        }
-    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    if www_authenticate:
+        headers.append((b"www-authenticate", www_authenticate.encode("latin-1")))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

@@ -136,6 +136,21 @@ class Product:
     def sim(self) -> Any:
         return self.sim_app.state.sim
 
+    def raw(self) -> httpx.AsyncClient:
+        """A plain HTTP client to the gateway, for what the SDK client hides (status codes, headers)."""
+        return httpx.AsyncClient(transport=httpx.ASGITransport(self.gateway_app), base_url=GATEWAY)
+
+    def token_of(self, email: str) -> str:
+        tokens = self.storages[email].tokens
+        assert tokens is not None, f"{email} has not signed in"
+        return tokens.access_token
+
+    async def sim_hook(self, method: str, path: str, body: Any = None) -> Any:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(self.sim_app), base_url="http://sim") as sim:
+            response = await sim.request(method, path, json=body)
+            assert response.status_code < 400, response.text
+            return response.json() if response.content else None
+
     @contextlib.asynccontextmanager
     async def client(
         self, email: str, *, scope: str | None = None, mode: str = "legacy", decision: str = "allow"
@@ -172,8 +187,10 @@ class Product:
 
 
 @contextlib.asynccontextmanager
-async def running_product(tmp_path: Path, database_url: str | None = None) -> AsyncIterator[Product]:
-    sim_app = create_sim_app(SimConfig(rate_limits_enabled=False), seed=SIM_SEED)
+async def running_product(
+    tmp_path: Path, database_url: str | None = None, sim_config: SimConfig | None = None
+) -> AsyncIterator[Product]:
+    sim_app = create_sim_app(sim_config or SimConfig(rate_limits_enabled=False), seed=SIM_SEED)
     settings = load_settings(
         data_dir=tmp_path / "gw",
         database_url=database_url or "",

@@ -150,7 +150,8 @@ def _error_for(response: httpx.Response) -> JiraError:
             messages = ["Jira's rate limit was reached."]
     elif status >= 500:
         kind = JiraUnavailable
-        messages = messages or [f"Jira is having trouble (HTTP {status}); try again shortly."]
+        said = f" Jira said: {' '.join(messages)}" if messages else ""
+        messages = [f"Jira is having trouble (HTTP {status}); try again shortly.{said}"]
     else:
         kind = JiraError
     return kind(status, messages, field_errors, retry_after=_retry_after(response))

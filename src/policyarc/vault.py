@@ -1,0 +1,422 @@
+"""The token vault: each user's Atlassian tokens, encrypted at rest, handed to the tool pipeline fresh.
+
+`TokenVault` implements `mcp_endpoint.UpstreamTokenSource` over the `upstream_links` table. Tokens are sealed
+with the key ring, bound to their row and column (`column_aad("upstream_links", column, link.id)`), so a
+ciphertext copied into another user's row does not decrypt.
+
+The hot path, a token still valid for more than `margin` seconds, is a dict look-up: no database round trip and
+no decryption. Near expiry the token is refreshed, **single-flight**:
+
+- across tasks in one process: an `asyncio.Lock` per user; a task that waited re-checks the cache first;
+- across processes: the refresh runs inside a transaction that locks the link row (PostgreSQL
+  `SELECT ... FOR UPDATE`; SQLite `BEGIN IMMEDIATE`, which takes the database's write lock) and re-reads it:
+  when another instance refreshed while we waited, its token is used and no request reaches Atlassian.
+
+Atlassian rotates refresh tokens, so the new pair is **committed before the new access token is used**: a crash
+after the commit loses nothing, and a crash before it leaves the old refresh token, which Atlassian honours for a
+10-minute leeway after rotation. The refresh call is bounded by `refresh_timeout` (default 4 s, below SQLite's
+5 s busy timeout, so other writers queue behind a slow refresh instead of failing with "database is locked"); a
+refresh cut short is the same as a crash before the commit.
+
+Multi-instance story. Every change to a link (refresh, new sign-in, reconnect) bumps its `version`. The cache holds
+(version, token, expiry) per user and is trusted for `recheck_after` seconds (default 30); after that the next call
+reads the row (one indexed query, no decryption unless the version moved), so a sign-in, a refresh or a reconnect
+made on another instance reaches this one within that bound, and `recheck_after=0` makes it exact at one query per
+call. Inside the bound an instance may use an access token older than the row's: harmless, because a refresh on
+Atlassian does not revoke earlier access tokens (they live out their hour). A token Atlassian refuses makes Jira
+answer 401 and the pipeline call `upstream_rejected`, which marks the link for reconnect only if the row still holds
+the version this task was given (`UPDATE ... WHERE version = :served`): a 401 on a token another instance has
+already replaced only drops the cache entry, and the next call uses the row's token.
+
+Refresh outcomes: `invalid_grant` (GrantRevoked; also Atlassian's answer to a rotated refresh token reused after the
+leeway, which revokes the whole family) marks the link `reconnect` and raises `ToolFailure("reconnect_required")`;
+a link already marked fails fast the same way. Atlassian unreachable or answering 5xx leaves the link untouched and,
+unless the current access token is still usable, raises `ToolFailure("idp_unavailable")`.
+
+The Atlassian app (client id, secret) comes from the caller's environment's `identity_providers` row, decrypted and
+cached for `app_ttl` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy import Select, select, text, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from policyarc.caller import Caller
+from policyarc.connectors.base import ToolFailure
+from policyarc.identity.atlassian import AtlassianApp, AtlassianIdentity, UpstreamTokens
+from policyarc.identity.errors import GrantRevoked, IdentityRejected, IdentityUnavailable
+from policyarc.secrets import DecryptionError, KeyRing, column_aad
+from policyarc.store.models import IdentityProvider, UpstreamLink, new_id
+
+__all__ = ["IDP_KIND", "TokenVault"]
+
+logger = logging.getLogger(__name__)
+
+IDP_KIND = "atlassian"
+TABLE = "upstream_links"
+# A token this close to expiry is still handed out when Atlassian cannot be reached to renew it.
+MIN_USABLE = 10.0
+
+RECONNECT = (
+    "Your Atlassian sign-in has expired or was revoked. Sign in again (reconnect the PolicyArc MCP server in your "
+    "client)."
+)
+NOT_LINKED = (
+    "PolicyArc has no Atlassian sign-in on file for you. Sign in again (reconnect the PolicyArc MCP server in your "
+    "client)."
+)
+UNREADABLE = (
+    "PolicyArc cannot read your stored Atlassian sign-in. Sign in again (reconnect the PolicyArc MCP server in your "
+    "client)."
+)
+UNAVAILABLE = (
+    "Atlassian's sign-in service is unavailable right now, so PolicyArc could not renew your Atlassian token. "
+    "Try again in a minute."
+)
+REJECTED = (
+    "Atlassian refused PolicyArc's app credentials while renewing your token. Ask your PolicyArc admin to check the "
+    "Atlassian identity provider settings."
+)
+VAULT_UNAVAILABLE = "PolicyArc could not save your renewed Atlassian token. Try again in a moment."
+VAULT_DOWN = "PolicyArc could not read your Atlassian sign-in from its database. Try again in a moment."
+NO_IDP = "This PolicyArc environment has no Atlassian identity provider set up yet. Ask your PolicyArc admin."
+
+# (user id, link version) of the token last handed to this task: `upstream_rejected` runs in the same task as the
+# `access_token` call before it, and must mark for reconnect only the version that was actually refused.
+_served: ContextVar[tuple[str, int] | None] = ContextVar("policyarc_vault_served", default=None)
+
+
+class Clock(Protocol):
+    def time(self) -> float: ...
+
+
+class _SystemClock:
+    def time(self) -> float:
+        return time.time()
+
+
+@dataclass(slots=True)
+class _Cached:
+    version: int
+    access_token: str
+    expires_at: float
+    checked_at: float
+
+
+class TokenVault:
+    """Per-user upstream tokens: get a valid one, refresh single-flight, store a new sign-in, mark reconnect."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        keyring: KeyRing,
+        identity: AtlassianIdentity,
+        clock: Clock | None = None,
+        margin: float = 120.0,
+        recheck_after: float = 30.0,
+        refresh_timeout: float = 4.0,
+        app_ttl: float = 300.0,
+        max_cached: int = 10_000,
+    ) -> None:
+        self._sessions = sessions
+        self._keyring = keyring
+        self._identity = identity
+        self._clock = clock or _SystemClock()
+        self._margin = margin
+        self._recheck_after = recheck_after
+        self._refresh_timeout = refresh_timeout
+        self._app_ttl = app_ttl
+        self._max_cached = max_cached
+        self._cache: dict[str, _Cached] = {}
+        # Locks live only while some task holds or awaits them, so idle users cost nothing.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # SQLite has one write lock for the whole file: refreshes of different users queue here, in asyncio,
+        # rather than in SQLite's busy handler, which gives up after busy_timeout.
+        self._sqlite_writes = asyncio.Lock()
+        self._apps: dict[str, tuple[float, AtlassianApp]] = {}
+
+    # -- UpstreamTokenSource ------------------------------------------------------------------------------------
+
+    async def access_token(self, caller: Caller) -> str:
+        """The caller's valid Atlassian access token, refreshed when within `margin` seconds of expiry.
+
+        Raises ToolFailure: `reconnect_required` (no link, link marked for reconnect, grant revoked),
+        `idp_unavailable` (Atlassian unreachable and the token unusable), `idp_misconfigured`, `idp_not_configured`.
+        """
+        now = self._clock.time()
+        entry = self._cache.get(caller.user_id)
+        if entry is not None and entry.expires_at - now > self._margin and now - entry.checked_at < self._recheck_after:
+            _served.set((caller.user_id, entry.version))
+            return entry.access_token
+        lock = self._locks.get(caller.user_id)
+        if lock is None:
+            lock = self._locks[caller.user_id] = asyncio.Lock()
+        async with lock:
+            try:
+                return await self._slow_path(caller)
+            except SQLAlchemyError as exc:
+                logger.error("token vault database error for user %s: %s", caller.user_id, type(exc).__name__)
+                raise ToolFailure("vault_unavailable", VAULT_DOWN) from exc
+
+    async def upstream_rejected(self, caller: Caller) -> None:
+        """Jira refused the token this task was given: mark the link for reconnect, unless it has moved on since.
+
+        "This task" is the task that called `access_token` (a context variable remembers the version it got); called
+        from anywhere else, the link is marked whatever its version.
+        """
+        served = _served.get()
+        version = served[1] if served is not None and served[0] == caller.user_id else None
+        self._cache.pop(caller.user_id, None)
+        statement = (
+            update(UpstreamLink)
+            .where(
+                UpstreamLink.user_id == caller.user_id,
+                UpstreamLink.idp_kind == IDP_KIND,
+                UpstreamLink.status == "active",
+            )
+            .values(status="reconnect", version=UpstreamLink.version + 1, updated_at=self._utc())
+        )
+        if version is not None:
+            statement = statement.where(UpstreamLink.version == version)
+        try:
+            async with self._sessions() as db:
+                result = await db.execute(statement.execution_options(synchronize_session=False))
+                await db.commit()
+        except SQLAlchemyError as exc:
+            # The caller is told to sign in again either way; the next refresh will find out for itself.
+            logger.error("cannot mark the link of user %s for reconnect: %s", caller.user_id, type(exc).__name__)
+            return
+        if getattr(result, "rowcount", 0):
+            logger.info("Atlassian refused the token of user %s: link marked for reconnect", caller.user_id)
+
+    # -- sign-in ------------------------------------------------------------------------------------------------
+
+    async def store_link(self, user_id: str, tokens: UpstreamTokens, cloud_ids: Sequence[str]) -> None:
+        """Store a fresh sign-in's tokens for `user_id` (who must already exist), replacing any earlier link.
+
+        Takes the same row lock as a refresh, so a refresh racing with the sign-in either finishes first and is
+        overwritten, or sees the new tokens and uses them.
+        """
+        for attempt in (1, 2):
+            try:
+                async with self._sessions() as db, self._write_gate(db):
+                    await self._begin_locked(db)
+                    link = await self._locked_link(db, user_id)
+                    if link is None:
+                        link = UpstreamLink(id=new_id(), user_id=user_id, idp_kind=IDP_KIND, version=0)
+                        db.add(link)
+                    link.access_token_enc = self._seal(link.id, "access_token_enc", tokens.access_token)
+                    link.refresh_token_enc = (
+                        self._seal(link.id, "refresh_token_enc", tokens.refresh_token) if tokens.refresh_token else None
+                    )
+                    link.expires_at = datetime.fromtimestamp(tokens.expires_at, UTC)
+                    link.scopes = " ".join(tokens.scopes)
+                    link.cloud_ids = sorted(set(cloud_ids))
+                    link.status = "active"
+                    link.version = (link.version or 0) + 1
+                    version = link.version
+                    await db.commit()
+                break
+            except IntegrityError:
+                # Two first sign-ins of one user raced to insert (PostgreSQL); the second becomes an update.
+                if attempt == 2:
+                    raise
+        self._remember(user_id, version, tokens.access_token, tokens.expires_at)
+
+    def forget(self, user_id: str) -> None:
+        """Drop this process's cached token for a user (the next call reads the database)."""
+        self._cache.pop(user_id, None)
+
+    # -- internals ------------------------------------------------------------------------------------------------
+
+    async def _slow_path(self, caller: Caller) -> str:
+        now = self._clock.time()
+        entry = self._cache.get(caller.user_id)
+        if entry is not None and entry.expires_at - now > self._margin and now - entry.checked_at < self._recheck_after:
+            # Another task refreshed or re-checked while this one waited for the lock.
+            _served.set((caller.user_id, entry.version))
+            return entry.access_token
+        async with self._sessions() as db:
+            link = await db.scalar(_link_query(caller.user_id))
+        link = self._check_usable(caller.user_id, link)
+        expires_at = link.expires_at.timestamp()
+        if expires_at - now > self._margin:
+            if entry is not None and entry.version == link.version:
+                entry.checked_at = now  # unchanged since we cached it: no decryption
+                _served.set((caller.user_id, entry.version))
+                return entry.access_token
+            token = self._open(link, "access_token_enc")
+            self._remember(caller.user_id, link.version, token, expires_at)
+            _served.set((caller.user_id, link.version))
+            return token
+        return await self._refresh(caller)
+
+    async def _refresh(self, caller: Caller) -> str:
+        app = await self._app_for(caller.environment_id)
+        async with self._sessions() as db, self._write_gate(db):
+            await self._begin_locked(db)
+            link = await self._locked_link(db, caller.user_id)
+            link = self._check_usable(caller.user_id, link)
+            now = self._clock.time()
+            expires_at = link.expires_at.timestamp()
+            if expires_at - now > self._margin:
+                # Another instance refreshed while we waited for the row: use its token.
+                token = self._open(link, "access_token_enc")
+                self._remember(caller.user_id, link.version, token, expires_at)
+                _served.set((caller.user_id, link.version))
+                await db.rollback()  # releases the row lock (and expires `link`: read it before)
+                return token
+            if link.refresh_token_enc is None:
+                await self._mark_reconnect(db, link)
+                raise ToolFailure("reconnect_required", RECONNECT)
+            refresh_token = self._open(link, "refresh_token_enc")
+            try:
+                async with asyncio.timeout(self._refresh_timeout):
+                    tokens = await self._identity.refresh(app, refresh_token=refresh_token)
+            except GrantRevoked as exc:
+                await self._mark_reconnect(db, link)
+                raise ToolFailure("reconnect_required", RECONNECT) from exc
+            except (IdentityUnavailable, TimeoutError) as exc:
+                logger.warning("cannot refresh the Atlassian token of user %s: %s", caller.user_id, _reason(exc))
+                if expires_at - now > MIN_USABLE:
+                    # Not renewed, but still good for a while: better than failing the call.
+                    token = self._open(link, "access_token_enc")
+                    _served.set((caller.user_id, link.version))
+                    await db.rollback()
+                    return token
+                await db.rollback()
+                raise ToolFailure("idp_unavailable", UNAVAILABLE) from exc
+            except IdentityRejected as exc:
+                await db.rollback()
+                self._apps.pop(caller.environment_id, None)  # the admin may be fixing the secret right now
+                logger.error("Atlassian refused the app credentials on refresh: %s", exc.message)
+                raise ToolFailure("idp_misconfigured", REJECTED) from exc
+            # Persist the rotated pair before anyone uses the new access token.
+            link.access_token_enc = self._seal(link.id, "access_token_enc", tokens.access_token)
+            link.refresh_token_enc = (
+                self._seal(link.id, "refresh_token_enc", tokens.refresh_token) if tokens.refresh_token else None
+            )
+            link.expires_at = datetime.fromtimestamp(tokens.expires_at, UTC)
+            if tokens.scopes:
+                link.scopes = " ".join(tokens.scopes)
+            link.version += 1
+            link.updated_at = self._utc()
+            version = link.version
+            try:
+                await db.commit()
+            except SQLAlchemyError as exc:
+                # The new pair is lost, not used: the old refresh token stays valid for Atlassian's leeway.
+                logger.error("cannot store the refreshed token of user %s: %s", caller.user_id, type(exc).__name__)
+                raise ToolFailure("vault_unavailable", VAULT_UNAVAILABLE) from exc
+        logger.info("refreshed the Atlassian token of user %s (link version %d)", caller.user_id, version)
+        self._remember(caller.user_id, version, tokens.access_token, tokens.expires_at)
+        _served.set((caller.user_id, version))
+        return tokens.access_token
+
+    def _check_usable(self, user_id: str, link: UpstreamLink | None) -> UpstreamLink:
+        if link is None:
+            self._cache.pop(user_id, None)
+            raise ToolFailure("reconnect_required", NOT_LINKED)
+        if link.status != "active":
+            self._cache.pop(user_id, None)
+            raise ToolFailure("reconnect_required", RECONNECT)
+        return link
+
+    async def _mark_reconnect(self, db: AsyncSession, link: UpstreamLink) -> None:
+        link.status = "reconnect"
+        link.version += 1
+        link.updated_at = self._utc()
+        await db.commit()
+        self._cache.pop(link.user_id, None)
+        logger.info("Atlassian refused the refresh token of user %s: link marked for reconnect", link.user_id)
+
+    def _remember(self, user_id: str, version: int, token: str, expires_at: float) -> None:
+        self._cache.pop(user_id, None)
+        if len(self._cache) >= self._max_cached:
+            del self._cache[next(iter(self._cache))]  # the least recently stored
+        self._cache[user_id] = _Cached(version, token, expires_at, self._clock.time())
+
+    async def _locked_link(self, db: AsyncSession, user_id: str) -> UpstreamLink | None:
+        # FOR UPDATE on PostgreSQL; SQLite renders nothing here and relies on BEGIN IMMEDIATE.
+        link: UpstreamLink | None = await db.scalar(_link_query(user_id).with_for_update())
+        return link
+
+    @staticmethod
+    async def _begin_locked(db: AsyncSession) -> None:
+        if db.get_bind().dialect.name == "sqlite":
+            # Take the write lock now, not at the first UPDATE: a deferred transaction that read the row would
+            # fail with SQLITE_BUSY when it tried to write after another instance's commit.
+            await db.execute(text("BEGIN IMMEDIATE"))
+
+    @contextlib.asynccontextmanager
+    async def _write_gate(self, db: AsyncSession) -> AsyncIterator[None]:
+        if db.get_bind().dialect.name == "sqlite":
+            async with self._sqlite_writes:
+                yield
+        else:
+            yield
+
+    async def _app_for(self, environment_id: str) -> AtlassianApp:
+        now = self._clock.time()
+        cached = self._apps.get(environment_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        async with self._sessions() as db:
+            row = await db.scalar(
+                select(IdentityProvider).where(
+                    IdentityProvider.environment_id == environment_id, IdentityProvider.kind == IDP_KIND
+                )
+            )
+        if row is None:
+            raise ToolFailure("idp_not_configured", NO_IDP)
+        try:
+            secret = self._keyring.decrypt(
+                row.client_secret_enc, aad=column_aad("identity_providers", "client_secret_enc", row.id)
+            )
+        except DecryptionError as exc:
+            logger.error("cannot decrypt the Atlassian client secret: %s", exc)
+            raise ToolFailure("idp_misconfigured", REJECTED) from exc
+        scopes = tuple(row.scopes.split())
+        app = AtlassianApp(row.client_id, secret, scopes) if scopes else AtlassianApp(row.client_id, secret)
+        self._apps[environment_id] = (now + self._app_ttl, app)
+        return app
+
+    def _seal(self, link_id: str, column: str, value: str) -> str:
+        return self._keyring.encrypt(value, aad=column_aad(TABLE, column, link_id))
+
+    def _open(self, link: UpstreamLink, column: str) -> str:
+        sealed = getattr(link, column)
+        try:
+            value: str = self._keyring.decrypt(sealed, aad=column_aad(TABLE, column, link.id))
+        except DecryptionError as exc:
+            # Not marked for reconnect: a key ring fixed by the admin makes the row readable again.
+            logger.error("cannot decrypt %s of user %s: %s", column, link.user_id, exc)
+            raise ToolFailure("reconnect_required", UNREADABLE) from exc
+        return value
+
+    def _utc(self) -> datetime:
+        return datetime.fromtimestamp(self._clock.time(), UTC)
+
+
+def _link_query(user_id: str) -> Select[UpstreamLink]:
+    return select(UpstreamLink).where(UpstreamLink.user_id == user_id, UpstreamLink.idp_kind == IDP_KIND)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer within the refresh timeout"
+    return str(exc)

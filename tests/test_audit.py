@@ -1,0 +1,180 @@
+"""AuditWriter (group commit) and the audit queries, on SQLite and PostgreSQL (`db_url`, tests/conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from policyarc.audit import AuditNotRunning, AuditWriteError, AuditWriter, export_jsonl, tail
+from policyarc.mcp_endpoint import AuditEntry
+from policyarc.store import create_engine, session_factory, upgrade
+from policyarc.store.models import AuditRecord
+
+T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC).timestamp()
+
+
+def entry(n: int = 0, *, environment: str = "env-a", ts: float | None = None) -> AuditEntry:
+    return AuditEntry(
+        ts=T0 + n if ts is None else ts,
+        environment_id=environment,
+        user_id="user-1",
+        client_id="https://client.example/metadata.json",
+        tool="search_issues",
+        args_digest=f"{n:032x}",
+        decision="allowed",
+        upstream_status=200,
+        latency_ms=12.5 + n,
+        error_code=None,
+    )
+
+
+@pytest.fixture
+async def migrated(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(db_url)
+    await upgrade(engine)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def writer(migrated: AsyncEngine) -> AsyncIterator[AuditWriter]:
+    writer = AuditWriter(session_factory(migrated))
+    await writer.start()
+    try:
+        yield writer
+    finally:
+        await writer.aclose()
+
+
+async def count(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as db:
+        return int(await db.scalar(select(func.count()).select_from(AuditRecord)) or 0)
+
+
+async def test_concurrent_records_share_transactions(migrated: AsyncEngine, writer: AuditWriter) -> None:
+    commits: list[object] = []
+    event.listen(migrated.sync_engine, "commit", lambda conn: commits.append(conn))
+
+    await asyncio.gather(*(writer.record(entry(n)) for n in range(100)))
+
+    assert await count(session_factory(migrated)) == 100
+    assert writer.written == 100
+    assert 1 <= len(commits) == writer.batches < 100
+
+
+async def test_a_returned_record_is_readable_at_once_elsewhere(db_url: str, writer: AuditWriter) -> None:
+    other = create_engine(db_url)  # another instance's connection pool
+    try:
+        await writer.record(entry(7))
+        async with session_factory(other)() as db:
+            rows = await tail(db)
+    finally:
+        await other.dispose()
+    assert [row["args_digest"] for row in rows] == [f"{7:032x}"]
+    assert rows[0]["ts"] == "2026-11-29T09:00:07.000+00:00"
+    assert rows[0]["latency_ms"] == 19.5
+
+
+async def test_a_failed_batch_fails_every_caller_and_the_writer_recovers(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url)  # not migrated yet: the insert fails
+    writer = AuditWriter(session_factory(engine))
+    await writer.start()
+    try:
+        results = await asyncio.gather(*(writer.record(entry(n)) for n in range(5)), return_exceptions=True)
+        assert all(isinstance(result, AuditWriteError) for result in results)
+        assert "audit log could not be written" in str(results[0])
+
+        await upgrade(engine)
+        await writer.record(entry(99))  # the background task survived the failure
+        assert await count(session_factory(engine)) == 1
+    finally:
+        await writer.aclose()
+        await engine.dispose()
+
+
+async def test_record_outside_the_lifespan_is_refused(migrated: AsyncEngine) -> None:
+    writer = AuditWriter(session_factory(migrated))
+    with pytest.raises(AuditNotRunning):
+        await writer.record(entry())
+    await writer.start()
+    await writer.aclose()
+    with pytest.raises(AuditNotRunning):
+        await writer.record(entry())
+
+
+async def test_close_drains_what_is_queued(migrated: AsyncEngine) -> None:
+    writer = AuditWriter(session_factory(migrated), max_batch=7)
+    await writer.start()
+    pending = [asyncio.create_task(writer.record(entry(n))) for n in range(30)]
+    await asyncio.sleep(0)  # let them all queue
+
+    await writer.aclose()
+
+    await asyncio.gather(*pending)  # every one resolved, none failed
+    assert await count(session_factory(migrated)) == 30
+    assert writer.batches >= 5  # max_batch respected
+
+
+async def test_a_cancelled_caller_still_gets_its_record_written(migrated: AsyncEngine, writer: AuditWriter) -> None:
+    task = asyncio.create_task(writer.record(entry(1)))
+    await asyncio.sleep(0)
+    task.cancel()
+    await writer.record(entry(2))  # committed after the first one's batch
+    assert await count(session_factory(migrated)) == 2
+
+
+async def test_tail_filters_and_follows(migrated: AsyncEngine, writer: AuditWriter) -> None:
+    for n in range(10):
+        await writer.record(entry(n, environment="env-a" if n % 2 == 0 else "env-b"))
+    async with session_factory(migrated)() as db:
+        last_three = await tail(db, limit=3)
+        env_b = await tail(db, environment_id="env-b")
+        first_id = (await tail(db, limit=10))[0]["id"]
+        after = await tail(db, since_id=first_id + 5, limit=2)
+        via_writer = await writer.tail(db, limit=1)
+
+    assert [row["args_digest"][-1] for row in last_three] == ["7", "8", "9"]  # the newest, oldest first
+    assert {row["environment_id"] for row in env_b} == {"env-b"} and len(env_b) == 5
+    assert [row["id"] for row in after] == [first_id + 6, first_id + 7]  # the first after since_id, no gap
+    assert via_writer == last_three[-1:]
+
+
+async def test_export_jsonl_streams_a_time_window(migrated: AsyncEngine, writer: AuditWriter) -> None:
+    await asyncio.gather(*(writer.record(entry(n, ts=T0 + 3600 * n)) for n in range(6)))
+    out = io.StringIO()
+    start = datetime.fromtimestamp(T0, UTC) + timedelta(hours=1)
+    end = (start + timedelta(hours=3)).replace(tzinfo=None)  # a naive bound means UTC
+
+    async with session_factory(migrated)() as db:
+        written = await export_jsonl(db, out, start, end)
+
+    lines = out.getvalue().splitlines()
+    assert written == len(lines) == 3
+    records = [json.loads(line) for line in lines]
+    assert [record["ts"] for record in records] == [
+        "2026-11-29T10:00:00.000+00:00",
+        "2026-11-29T11:00:00.000+00:00",
+        "2026-11-29T12:00:00.000+00:00",
+    ]
+    assert set(records[0]) == {
+        "id",
+        "ts",
+        "environment_id",
+        "user_id",
+        "client_id",
+        "tool",
+        "args_digest",
+        "decision",
+        "upstream_status",
+        "latency_ms",
+        "error_code",
+    }

@@ -112,7 +112,13 @@ def create_app(settings: Settings, *, upstream: httpx.AsyncBaseTransport | None 
     oauth_routes = create_oauth_routes(
         provider=provider,
         federation=Federation(
-            sessions=sessions, config=config, keyring=keyring, identity=identity, clock=clock, cookies=cookies
+            sessions=sessions,
+            config=config,
+            keyring=keyring,
+            identity=identity,
+            clock=clock,
+            cookies=cookies,
+            links=vault,
         ),
         consent=ConsentPages(sessions=sessions, provider=provider, policy=gate, clock=clock, cookies=cookies),
     )

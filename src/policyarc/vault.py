@@ -56,10 +56,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policyarc.caller import Caller
 from policyarc.connectors.base import ToolFailure
+from policyarc.identity.apps import load_atlassian_app
 from policyarc.identity.atlassian import AtlassianApp, AtlassianIdentity, UpstreamTokens
 from policyarc.identity.errors import GrantRevoked, IdentityRejected, IdentityUnavailable
 from policyarc.secrets import DecryptionError, KeyRing, column_aad
-from policyarc.store.models import IdentityProvider, UpstreamLink, new_id
+from policyarc.store.models import UpstreamLink, new_id
 
 __all__ = ["IDP_KIND", "TokenVault"]
 
@@ -375,23 +376,14 @@ class TokenVault:
         cached = self._apps.get(environment_id)
         if cached is not None and cached[0] > now:
             return cached[1]
-        async with self._sessions() as db:
-            row = await db.scalar(
-                select(IdentityProvider).where(
-                    IdentityProvider.environment_id == environment_id, IdentityProvider.kind == IDP_KIND
-                )
-            )
-        if row is None:
-            raise ToolFailure("idp_not_configured", NO_IDP)
         try:
-            secret = self._keyring.decrypt(
-                row.client_secret_enc, aad=column_aad("identity_providers", "client_secret_enc", row.id)
-            )
+            async with self._sessions() as db:
+                app = await load_atlassian_app(db, self._keyring, environment_id)
         except DecryptionError as exc:
             logger.error("cannot decrypt the Atlassian client secret: %s", exc)
             raise ToolFailure("idp_misconfigured", REJECTED) from exc
-        scopes = tuple(row.scopes.split())
-        app = AtlassianApp(row.client_id, secret, scopes) if scopes else AtlassianApp(row.client_id, secret)
+        if app is None:
+            raise ToolFailure("idp_not_configured", NO_IDP)
         self._apps[environment_id] = (now + self._app_ttl, app)
         return app
 

@@ -33,6 +33,7 @@ from policyarc.oauth import (
 )
 from policyarc.secrets import KeyRing, column_aad
 from policyarc.store.models import Connector, Environment, IdentityProvider
+from policyarc.vault import TokenVault
 
 ISSUER = "https://gw.example.com"
 RESOURCE = f"{ISSUER}/mcp"
@@ -253,7 +254,13 @@ def build_gateway_app(
     routes = create_oauth_routes(
         provider=provider,
         federation=Federation(
-            sessions=sessions, config=config, keyring=keyring, identity=identity, clock=clock, cookies=cookies
+            sessions=sessions,
+            config=config,
+            keyring=keyring,
+            identity=identity,
+            clock=clock,
+            cookies=cookies,
+            links=TokenVault(sessions=sessions, keyring=keyring, identity=identity, clock=clock),
         ),
         consent=ConsentPages(sessions=sessions, provider=provider, policy=policy, clock=clock, cookies=cookies),
     )

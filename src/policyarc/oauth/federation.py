@@ -16,7 +16,9 @@ from __future__ import annotations
 import hmac
 import logging
 import re
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,11 +26,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from policyarc.identity.apps import load_atlassian_app
 from policyarc.identity.atlassian import (
     AtlassianApp,
     AtlassianIdentity,
     AtlassianProfile,
-    AtlassianSite,
     UpstreamTokens,
 )
 from policyarc.identity.errors import IdentityError
@@ -36,7 +38,7 @@ from policyarc.oauth import pending
 from policyarc.oauth.config import Clock, OAuthConfig, utc
 from policyarc.oauth.pages import message_page
 from policyarc.oauth.sessions import LOGIN_COOKIE, SESSION_COOKIE, CookieJar, create_session, session_user
-from policyarc.secrets import DecryptionError, KeyRing, column_aad, hash_token, new_token
+from policyarc.secrets import DecryptionError, KeyRing, hash_token, new_token
 from policyarc.store import models
 
 __all__ = ["CALLBACK_PATH", "Federation"]
@@ -55,6 +57,12 @@ class _Refused(Exception):
         self.response = response
 
 
+class LinkStore(Protocol):
+    """Where a fresh sign-in's Atlassian tokens go (the token vault)."""
+
+    async def store_link(self, user_id: str, tokens: UpstreamTokens, cloud_ids: Sequence[str]) -> None: ...
+
+
 class Federation:
     def __init__(
         self,
@@ -65,8 +73,10 @@ class Federation:
         identity: AtlassianIdentity,
         clock: Clock,
         cookies: CookieJar,
+        links: LinkStore,
     ) -> None:
         self._sessions = sessions
+        self._links = links
         self._config = config
         self._keyring = keyring
         self._identity = identity
@@ -166,31 +176,17 @@ class Federation:
             )
         async with self._sessions() as db, db.begin():
             user = await self._upsert_user(db, profile, now)
-            await self._store_tokens(db, user.id, tokens, sites)
+        # The vault writes the link (under the same lock as its refreshes) once the user row is committed.
+        await self._links.store_link(user.id, tokens, [site.cloud_id for site in sites])
+        async with self._sessions() as db, db.begin():
             session = await create_session(db, user.id, expires_at=utc(self._clock, self._config.session_ttl))
         response = _see_other(_consent_url(request_id))
         self._cookies.set(response, SESSION_COOKIE, session, max_age=self._config.session_ttl)
         return response
 
     async def _app(self, db: AsyncSession) -> AtlassianApp:
-        row = await db.scalar(
-            select(models.IdentityProvider).where(
-                models.IdentityProvider.environment_id == self._config.environment_id,
-                models.IdentityProvider.kind == IDP_KIND,
-            )
-        )
-        if row is None:
-            raise _Refused(
-                message_page(
-                    "Sign-in is not set up yet",
-                    "This PolicyArc environment has no Atlassian identity provider. Ask your PolicyArc admin.",
-                    status=503,
-                )
-            )
         try:
-            secret = self._keyring.decrypt(
-                row.client_secret_enc, aad=column_aad("identity_providers", "client_secret_enc", row.id)
-            )
+            app = await load_atlassian_app(db, self._keyring, self._config.environment_id)
         except DecryptionError as exc:
             logger.error("cannot decrypt the Atlassian client secret: %s", exc)
             raise _Refused(
@@ -200,8 +196,15 @@ class Federation:
                     status=500,
                 )
             ) from exc
-        scopes = tuple(row.scopes.split())
-        return AtlassianApp(client_id=row.client_id, client_secret=secret, **({"scopes": scopes} if scopes else {}))
+        if app is None:
+            raise _Refused(
+                message_page(
+                    "Sign-in is not set up yet",
+                    "This PolicyArc environment has no Atlassian identity provider. Ask your PolicyArc admin.",
+                    status=503,
+                )
+            )
+        return app
 
     async def _connector_sites(self, db: AsyncSession) -> dict[str, str]:
         """Cloud id -> site name, for every connector of the environment that names a site."""
@@ -224,30 +227,6 @@ class Federation:
         user.last_seen_at = now
         await db.flush()
         return user
-
-    async def _store_tokens(
-        self, db: AsyncSession, user_id: str, tokens: UpstreamTokens, sites: list[AtlassianSite]
-    ) -> None:
-        link = await db.scalar(
-            select(models.UpstreamLink).where(
-                models.UpstreamLink.user_id == user_id, models.UpstreamLink.idp_kind == IDP_KIND
-            )
-        )
-        if link is None:
-            link = models.UpstreamLink(id=models.new_id(), user_id=user_id, idp_kind=IDP_KIND, version=0)
-            db.add(link)
-
-        def seal(column: str, value: str) -> str:
-            return self._keyring.encrypt(value, aad=column_aad("upstream_links", column, link.id))
-
-        link.access_token_enc = seal("access_token_enc", tokens.access_token)
-        link.refresh_token_enc = seal("refresh_token_enc", tokens.refresh_token) if tokens.refresh_token else None
-        link.expires_at = datetime.fromtimestamp(tokens.expires_at, UTC)
-        link.scopes = " ".join(tokens.scopes)
-        link.cloud_ids = sorted({site.cloud_id for site in sites})
-        link.status = "active"
-        # A fresh sign-in supersedes whatever a concurrent refresh in the vault was about to write.
-        link.version = (link.version or 0) + 1
 
 
 def _consent_url(request_id: str) -> str:

@@ -6,10 +6,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from policyarc.connectors.jira.adf import markdown_to_adf
-
 from policyarc.connectors.base import ToolFailure
 from policyarc.connectors.jira import inputs, shaping
+from policyarc.connectors.jira.adf import markdown_to_adf
 from policyarc.connectors.jira.client import JiraClient
 
 READ = "jira:issues:read"

@@ -100,3 +100,14 @@ async def test_audit_records_each_call(tmp_path: Path) -> None:
             ("get_issue", "allowed", 200),
             ("get_issue", "allowed", 404),
         ]
+
+
+async def test_the_whole_flow_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    async with running_product(tmp_path, database_url=pg_url) as product:
+        await grant_everything(product)
+        async with product.client("alice@example.com", scope=ALL) as client:
+            created = await client.call_tool("create_issue", {"project": "OPS", "summary": "Stored in PostgreSQL"})
+            assert not created.is_error, created.content
+        async with product.client("bob@example.com", scope=ALL) as client:
+            hidden = await client.call_tool("get_issue", {"key": "SEC-1"})
+            assert hidden.is_error

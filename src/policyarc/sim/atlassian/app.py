@@ -29,6 +29,7 @@ from policyarc.sim.atlassian.hooks import (
     hook_routes,
 )
 from policyarc.sim.atlassian.jira import jira_routes
+from policyarc.sim.atlassian.jira_v2 import v2_routes
 from policyarc.sim.atlassian.model import World
 from policyarc.sim.atlassian.oauth import TokenStore, oauth_routes
 from policyarc.sim.atlassian.ratelimit import RateLimiter, RateLimitMiddleware
@@ -90,7 +91,7 @@ def create_sim_app(
         middleware.append(Middleware(RateLimitMiddleware, limiter=limiter, sim=sim))
     app = Starlette(
         # Routes match in order: the Jira API, the hot path, goes first.
-        routes=[*jira_routes(), *oauth_routes(), *site_routes(), *hook_routes()],
+        routes=[*jira_routes(), *v2_routes(), *oauth_routes(), *site_routes(), *hook_routes()],
         middleware=middleware,
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
     )

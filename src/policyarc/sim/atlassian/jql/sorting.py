@@ -17,9 +17,7 @@ if TYPE_CHECKING:
     from policyarc.sim.atlassian.jql.fields import Field
 
 
-def sort_issues(
-    issues: list[Issue], keys: list[tuple[Field, bool]], site: Site, names: dict[str, str]
-) -> list[Issue]:
+def sort_issues(issues: list[Issue], keys: list[tuple[Field, bool]], site: Site, names: dict[str, str]) -> list[Issue]:
     """`issues` in ORDER BY order; `names`: account id -> display name."""
     ordered = sorted(issues, key=lambda i: key_rank(i.key), reverse=True)
     for field, descending in reversed(keys):

@@ -24,8 +24,14 @@ if TYPE_CHECKING:
 # Jira Cloud's default resolutions (name -> id); the workflow's own resolutions are among them.
 DEFAULT_RESOLUTIONS = {"Done": "10000", "Won't Do": "10001", "Duplicate": "10002", "Cannot Reproduce": "10003"}
 LIST_FUNCTIONS = frozenset({"membersof", "standardissuetypes", "subtaskissuetypes"})
-_FUNCTION_KINDS = {"currentuser": "user", "membersof": "user", "standardissuetypes": "issuetype",
-                   "subtaskissuetypes": "issuetype", "now": "date", **{name: "date" for name in DATE_FUNCTIONS}}
+_FUNCTION_KINDS = {
+    "currentuser": "user",
+    "membersof": "user",
+    "standardissuetypes": "issuetype",
+    "subtaskissuetypes": "issuetype",
+    "now": "date",
+    **{name: "date" for name in DATE_FUNCTIONS},
+}
 _KEY = re.compile(r"([A-Za-z][A-Za-z0-9_]*)-(\d+)")
 _ALL_USERS_GROUPS = frozenset({"jira-users", "jira-software-users"})
 

@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from policyarc import __version__
+from policyarc.api import AdminApi, ApiKeyAuthenticator, ReloadOn, create_api_routes
 from policyarc.audit import AuditWriter
 from policyarc.connectors.directory import ConnectorDirectory
 from policyarc.connectors.jira.catalog import JIRA_TOOLS
@@ -160,9 +161,20 @@ def create_app(settings: Settings, *, upstream: httpx.AsyncBaseTransport | None 
         session_manager=session_manager,
     )
 
+    admin_api = AdminApi(
+        sessions=sessions,
+        keyring=keyring,
+        http=http,
+        public_url=settings.public_url,
+        site_url_template=settings.atlassian_site_url,
+        scopes=GATEWAY_SCOPES,
+        # A change made here applies at once on this instance; other instances poll.
+        listeners=[policy_watcher, ReloadOn(frozenset({"connector"}), connectors.reload)],
+    )
     routes: list[BaseRoute] = [
         Route("/mcp", endpoint=endpoint, methods=["GET", "POST", "DELETE"]),
         *oauth_routes,
+        *create_api_routes(admin_api, authenticators=[ApiKeyAuthenticator(sessions)]),
         Route("/healthz", endpoint=healthz, methods=["GET"]),
         Route("/readyz", endpoint=readyz, methods=["GET"]),
     ]

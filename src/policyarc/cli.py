@@ -32,6 +32,15 @@ def _root() -> None:
     """PolicyArc command line."""
 
 
+def _add_admin_commands() -> None:
+    from policyarc.cli_admin import app as admin_app
+
+    app.add_typer(admin_app)  # db, idp, connector, policy, audit, keys, admin: at the top level
+
+
+_add_admin_commands()
+
+
 @app.command()
 def sim(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 9400,

@@ -8,7 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policyarc.connectors.jira.adf import markdown_to_adf
-from policyarc.sim.atlassian.adf import adf_to_html, adf_to_wiki, plain_text, validate_adf, wiki_to_adf
+from policyarc.sim.atlassian.adf import plain_text, validate_adf
+from policyarc.sim.atlassian.adf_html import adf_to_html
+from policyarc.sim.atlassian.adf_wiki import adf_to_wiki, wiki_to_adf
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -48,6 +48,11 @@ class User:
     time_zone: str = "UTC"
     locale: str = "en_US"
 
+    @property
+    def server_name(self) -> str:
+        """The user's name on the Jira Server/DC (v2) API: the email's local part, lowercased."""
+        return self.email.partition("@")[0].lower()
+
 
 @dataclass
 class Status:

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from policyarc.sim.atlassian.adf import adf_to_wiki
+from policyarc.sim.atlassian.adf_wiki import adf_to_wiki
 from policyarc.sim.atlassian.model import World
 
 Mint = Callable[..., str]
@@ -99,6 +99,17 @@ async def test_get_and_do_transition(sim_client: httpx.AsyncClient, mint: Mint, 
     )
     assert status == 204
     assert (issue.status_id, issue.resolution) == ("10001", "Done")
+
+
+async def test_transition_takes_a_numeric_resolution_id(
+    sim_client: httpx.AsyncClient, mint: Mint, world: World
+) -> None:
+    # Server binds a JSON number to the string id, as Jackson does.
+    key = first_issue(world, "ENG", "10000")
+    move = {"transition": {"id": 31}, "fields": {"resolution": {"id": 10002}}}
+    status, _ = await call(sim_client, mint("alice@example.com"), "POST", f"/issue/{key}/transitions", move)
+    assert status == 204
+    assert world.sites["acme"].issues[key].resolution == "Duplicate"
 
 
 async def test_transition_permissions_and_errors(sim_client: httpx.AsyncClient, mint: Mint, world: World) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from policyarc.sim.atlassian import SimConfig, create_sim_app
-from policyarc.sim.atlassian.adf import adf_to_wiki
+from policyarc.sim.atlassian.adf_wiki import adf_to_wiki
 from policyarc.sim.atlassian.model import World
 from policyarc.sim.atlassian.seed import DEMO_CLIENT_ID
 from policyarc.sim.atlassian.state import Clock
@@ -142,6 +142,16 @@ async def test_create_round_trips_wiki_markup(sim_client: httpx.AsyncClient, min
     assert body["fields"]["reporter"]["name"] == "alice"
     # The same issue through v3 carries the ADF form of the same text.
     assert adf_to_wiki(stored.description) == WIKI
+
+
+async def test_create_takes_numeric_project_and_issue_type_ids(
+    sim_client: httpx.AsyncClient, mint: Mint, world: World
+) -> None:
+    site = world.sites["acme"]
+    body = {"fields": {"project": {"id": int(site.projects["ENG"].id)}, "issuetype": {"id": 10002}, "summary": "S"}}
+    status, created = await call(sim_client, mint("alice@example.com"), "POST", "/issue", body)
+    assert status == 201
+    assert site.issues[created["key"]].issuetype_id == "10002"
 
 
 async def test_create_permission_answers(sim_client: httpx.AsyncClient, mint: Mint) -> None:

@@ -7,8 +7,9 @@ from typing import Any
 
 import httpx
 
-from policyarc.sim.atlassian.adf import adf_to_wiki
+from policyarc.sim.atlassian.adf_wiki import adf_to_wiki
 from policyarc.sim.atlassian.model import World
+from policyarc.sim.atlassian.seed import ALICE
 
 Mint = Callable[..., str]
 V2 = "/site/acme/rest/api/2"
@@ -60,6 +61,19 @@ async def test_search_shows_only_browsable_projects(sim_client: httpx.AsyncClien
     # A project the caller cannot see is a value that does not exist, as Jira words it.
     status, body = await search(sim_client, carol, jql="project = ENG")
     assert status == 400 and "ENG" in body["errorMessages"][0]
+
+
+async def test_search_names_users_by_server_user_name(sim_client: httpx.AsyncClient, mint: Mint, world: World) -> None:
+    alice = mint("alice@example.com")
+    mine = {i.key for i in world.sites["acme"].issues.values() if i.assignee_id == ALICE}
+    assert mine
+    status, body = await search(sim_client, alice, jql="assignee = alice", maxResults=1000, fields="assignee")
+    assert status == 200
+    assert {i["key"] for i in body["issues"]} == mine
+    assert {i["fields"]["assignee"]["name"] for i in body["issues"]} == {"alice"}
+    status, body = await search(sim_client, alice, jql="assignee = nobody")
+    assert status == 400
+    assert body["errorMessages"] == ["The value 'nobody' does not exist for the field 'assignee'."]
 
 
 async def test_search_expand_names_once_for_the_page(sim_client: httpx.AsyncClient, mint: Mint) -> None:

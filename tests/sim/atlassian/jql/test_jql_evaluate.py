@@ -8,8 +8,8 @@ import pytest
 
 from policyarc.sim.atlassian.jql import JqlContext, JqlError, compile_query, parse_jql
 from policyarc.sim.atlassian.jql.dates import call_date_function, parse_date
-from policyarc.sim.atlassian.model import Issue
-from policyarc.sim.atlassian.seed import ALICE, BOB
+from policyarc.sim.atlassian.model import Issue, User
+from policyarc.sim.atlassian.seed import ALICE, BOB, build_world
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
 
@@ -52,6 +52,23 @@ def test_user_fields_by_account_id_email_name_and_current_user(alice: JqlContext
     # != and NOT leave out the unassigned, as in Jira.
     assert keys(alice, "assignee != currentUser()") == keys(alice, "NOT assignee = currentUser()")
     assert not keys(alice, "assignee != currentUser()") & unassigned
+
+
+def test_user_fields_by_server_user_name_only_when_unambiguous() -> None:
+    world = build_world()
+    site = world.sites["acme"]
+    cloud = JqlContext(world, site, ALICE, NOW, frozenset(site.projects))
+    assert errors(cloud, "assignee = alice") == ["The value 'alice' does not exist for the field 'assignee'."]
+    ctx = JqlContext(world, site, ALICE, NOW, frozenset(site.projects), server_names=True)
+    mine = {i.key for i in site.issues.values() if i.assignee_id == ALICE}
+    # Jira Server's user name (the v2 API only), as the v2 routes render it: the email's local part, any case.
+    assert keys(ctx, "assignee = alice") == keys(ctx, "assignee = Alice") == keys(ctx, "assignee in (alice)") == mine
+    assert keys(ctx, "reporter = bob") == {i.key for i in site.issues.values() if i.reporter_id == BOB}
+    # A second member with the same local part: `alice` no longer names one user.
+    world.users["other-alice"] = User("other-alice", "alice@elsewhere.example", "Alicia Other")
+    site.members.add("other-alice")
+    assert errors(ctx, "assignee = alice") == ["The value 'alice' does not exist for the field 'assignee'."]
+    assert keys(ctx, 'assignee = "alice@example.com"') == mine
 
 
 def test_priority_comparisons_follow_the_priority_order(alice: JqlContext) -> None:

@@ -56,6 +56,11 @@ def current_values(issue: Issue) -> dict[str, Any]:
     return values
 
 
+def issue_draft(caller: Caller, issue: Issue) -> Draft:
+    """A draft of an existing issue's current values, for an edit, an assignment or a transition."""
+    return Draft(caller, issue.project_key, issue.issuetype_id, issue.key, current_values(issue))
+
+
 def apply_request(
     draft: Draft, fields: Any, update: Any, *, allowed: frozenset[str] = SETTABLE, allow_comment: bool = True
 ) -> None:

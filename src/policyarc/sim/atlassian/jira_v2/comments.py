@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from policyarc.sim.atlassian.adf import wiki_to_adf
+from policyarc.sim.atlassian.adf_wiki import wiki_to_adf
 from policyarc.sim.atlassian.errors import ISSUE_NOT_FOUND, jira_error
 from policyarc.sim.atlassian.jira.access import read_json
 from policyarc.sim.atlassian.jira.beans import comment_bean, json_response

@@ -17,18 +17,20 @@ from policyarc.sim.atlassian.errors import ISSUE_NOT_FOUND, jira_error
 from policyarc.sim.atlassian.jira.access import Caller, read_json
 from policyarc.sim.atlassian.jira.beans import json_response
 from policyarc.sim.atlassian.jira.fields import parse_fields_param, render_issue, split_expand
-from policyarc.sim.atlassian.jira.issues import BAD_PROJECT, NO_CREATE, NO_EDIT, add_comments, browsable_issue
-from policyarc.sim.atlassian.jira.writes import BAD_PAYLOAD, Draft, apply_request, commit, current_values
+from policyarc.sim.atlassian.jira.issues import (
+    NO_EDIT,
+    add_issue,
+    browsable_issue,
+    check_required,
+    create_draft,
+    create_target,
+    save_edit,
+)
+from policyarc.sim.atlassian.jira.writes import BAD_PAYLOAD, apply_request, issue_draft
 from policyarc.sim.atlassian.jira_v2.access import PREFIX, authorize, site_base
-from policyarc.sim.atlassian.jira_v2.payload import restore_names, translate
+from policyarc.sim.atlassian.jira_v2.payload import restore_names, string_ids, translate
 from policyarc.sim.atlassian.jira_v2.shapes import ServerShapes
-from policyarc.sim.atlassian.model import Issue, Project
-from policyarc.sim.atlassian.state import SimState
-
-
-def _sim(request: Request) -> SimState:
-    state: SimState = request.app.state.sim
-    return state
+from policyarc.sim.atlassian.model import Issue
 
 
 def render(request: Request, caller: Caller, issue: Issue, fields: list[str], expand: list[str]) -> dict[str, Any]:
@@ -48,35 +50,6 @@ async def get_issue(request: Request) -> Response:
     return json_response(render(request, caller, issue, params.getlist("fields"), params.getlist("expand")))
 
 
-def _project(caller: Caller, ref: Any) -> Project | Response:
-    site = caller.site
-    project = None
-    if isinstance(ref, dict):
-        key, project_id = ref.get("key"), ref.get("id")
-        if isinstance(key, str):
-            project = site.projects.get(key.upper())
-        elif isinstance(project_id, str | int) and not isinstance(project_id, bool):
-            project = next((p for p in site.projects.values() if p.id == str(project_id)), None)
-    account_id = caller.user.account_id
-    if project is None or not site.can(account_id, project.key, "BROWSE_PROJECTS"):
-        return jira_error(400, errors={"project": BAD_PROJECT})
-    if not site.can(account_id, project.key, "CREATE_ISSUES"):
-        return jira_error(403, [NO_CREATE])
-    return project
-
-
-def _issue_type(caller: Caller, project: Project, ref: Any) -> str | None:
-    if not isinstance(ref, dict):
-        return None
-    types = {type_id: caller.site.issue_types[type_id] for type_id in project.issue_type_ids}
-    if str(ref.get("id")) in types:
-        return str(ref["id"])
-    name = ref.get("name")
-    if not isinstance(name, str):
-        return None
-    return next((type_id for type_id, kind in types.items() if kind.name.lower() == name.lower()), None)
-
-
 async def create_issue(request: Request) -> Response:
     caller = authorize(request)
     if isinstance(caller, Response):
@@ -87,45 +60,17 @@ async def create_issue(request: Request) -> Response:
     raw_fields = body.get("fields")
     if not isinstance(raw_fields, dict):
         return jira_error(400, [BAD_PAYLOAD])
-    project = _project(caller, raw_fields.get("project"))
-    if isinstance(project, Response):
-        return project
-    site = caller.site
-    type_id = _issue_type(caller, project, raw_fields.get("issuetype"))
-    if type_id is None:
-        message = "Specify an issue type" if raw_fields.get("issuetype") is None else "Specify a valid issue type"
-        return jira_error(400, errors={"issuetype": message})
-    rest = {k: v for k, v in raw_fields.items() if k not in ("project", "issuetype")}
-    fields, update, errors = translate(caller, rest, body.get("update"))
-    values = {"reporter": caller.user.account_id, "priority": site.default_priority_id, "labels": [], "summary": ""}
-    draft = Draft(caller, project.key, type_id, None, values)
-    apply_request(draft, fields, update, allow_comment=False)
+    raw_fields = string_ids(raw_fields, "issuetype")
+    target = create_target(caller, raw_fields)
+    if isinstance(target, Response):
+        return target
+    fields, update, errors = translate(caller, raw_fields, body.get("update"))
+    draft = create_draft(caller, *target, fields, update)
     draft.errors.update(errors)
-    if not draft.values["summary"] and "summary" not in draft.errors:
-        draft.errors["summary"] = "You must specify a summary of the issue."
-    if site.issue_types[type_id].subtask and not draft.values.get("parent") and "parent" not in draft.errors:
-        draft.errors["parent"] = "Issue type is a sub-task but parent issue key or id not specified."
+    check_required(draft)
     if draft.messages or draft.errors:
         return jira_error(400, draft.messages, restore_names(caller, draft.errors))
-
-    now = _sim(request).clock.now()
-    number = site.next_issue_number.get(project.key, 1)
-    site.next_issue_number[project.key] = number + 1
-    issue_id, site.next_issue_id = str(site.next_issue_id), site.next_issue_id + 1
-    issue = Issue(
-        id=issue_id,
-        key=f"{project.key}-{number}",
-        project_key=project.key,
-        issuetype_id=type_id,
-        summary=draft.values["summary"],
-        status_id=project.workflow.initial_status_id,
-        priority_id=draft.values["priority"],
-        reporter_id=draft.values["reporter"],
-        created=now,
-        updated=now,
-    )
-    commit(issue, draft.values)
-    site.add_issue(issue)
+    issue = add_issue(request, draft)
     created = {"id": issue.id, "key": issue.key, "self": f"{site_base(request)}/rest/api/2/issue/{issue.id}"}
     return json_response(created, status=201)
 
@@ -143,14 +88,12 @@ async def edit_issue(request: Request) -> Response:
     if isinstance(body, Response):
         return body
     fields, update, errors = translate(caller, body.get("fields"), body.get("update"))
-    draft = Draft(caller, issue.project_key, issue.issuetype_id, issue.key, current_values(issue))
+    draft = issue_draft(caller, issue)
     apply_request(draft, fields, update)
     draft.errors.update(errors)
     if draft.messages or draft.errors:
         return jira_error(400, draft.messages, restore_names(caller, draft.errors))
-    commit(issue, draft.values)
-    issue.updated = _sim(request).clock.now()
-    add_comments(request, caller, issue, draft.comments)
+    save_edit(request, issue, draft)
     return Response(status_code=204)
 
 
@@ -168,13 +111,12 @@ async def assign_issue(request: Request) -> Response:
     if isinstance(body, Response):
         return body
     fields, _, errors = translate(caller, {"assignee": body}, None)
-    draft = Draft(caller, issue.project_key, issue.issuetype_id, issue.key, current_values(issue))
+    draft = issue_draft(caller, issue)
     apply_request(draft, fields, None)
     draft.errors.update(errors)
     if draft.messages or draft.errors:
         return jira_error(400, draft.messages, restore_names(caller, draft.errors))
-    commit(issue, draft.values)
-    issue.updated = _sim(request).clock.now()
+    save_edit(request, issue, draft)
     return Response(status_code=204)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from policyarc.sim.atlassian.adf import wiki_to_adf
+from policyarc.sim.atlassian.adf_wiki import wiki_to_adf
 from policyarc.sim.atlassian.jira.access import Caller
 from policyarc.sim.atlassian.jira_v2.shapes import RICH_TEXT, user_by_name, username
 
@@ -86,6 +86,19 @@ def _operations(caller: Caller, field_id: str, operations: Any, errors: dict[str
                 step[verb] = _value(caller, field_id, value, errors)
         converted.append(step)
     return converted
+
+
+def string_ids(fields: Any, *field_ids: str) -> Any:
+    """`fields` with a JSON-number `id` in each named reference made a string: Server binds `{"id": 10000}`
+    to its string ids, where the v3 look-ups compare strings. Anything that is not an object passes through."""
+    if not isinstance(fields, dict):
+        return fields
+    out = dict(fields)
+    for field_id in field_ids:
+        ref = out.get(field_id)
+        if isinstance(ref, dict) and isinstance(ref.get("id"), int) and not isinstance(ref["id"], bool):
+            out[field_id] = {**ref, "id": str(ref["id"])}
+    return out
 
 
 def restore_names(caller: Caller, errors: dict[str, str]) -> dict[str, str]:

@@ -36,7 +36,12 @@ def matching(request: Request, caller: Caller, jql: str) -> list[Issue] | JqlErr
     site, account_id = caller.site, caller.user.account_id
     visible = frozenset(key for key in site.projects if site.can(account_id, key, "BROWSE_PROJECTS"))
     context = JqlContext(
-        world=sim.world, site=site, account_id=account_id, now=sim.clock.now(), visible_projects=visible
+        world=sim.world,
+        site=site,
+        account_id=account_id,
+        now=sim.clock.now(),
+        visible_projects=visible,
+        server_names=True,
     )
     try:
         query = compile_query(parse_jql(jql), context)

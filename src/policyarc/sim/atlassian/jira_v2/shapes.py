@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from policyarc.sim.atlassian.adf import adf_to_wiki
+from policyarc.sim.atlassian.adf_wiki import adf_to_wiki
 from policyarc.sim.atlassian.jira.access import Caller
 from policyarc.sim.atlassian.jira.beans import api_base
 from policyarc.sim.atlassian.jira.users import avatar_urls
@@ -23,8 +23,8 @@ _CLOUD_ONLY = frozenset({"hierarchyLevel", "entityId", "simplified", "jsdPublic"
 
 
 def username(user: User) -> str:
-    """The Server user name (and key) standing for a simulated user: the email's local part."""
-    return user.email.partition("@")[0].lower()
+    """The Server user name (and key) standing for a simulated user."""
+    return user.server_name
 
 
 def user_by_name(world: World, name: str) -> User | None:

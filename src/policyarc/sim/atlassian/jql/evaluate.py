@@ -38,6 +38,7 @@ class JqlContext:
     account_id: str  # the caller, for currentUser()
     now: datetime  # from the sim Clock
     visible_projects: frozenset[str]  # project keys the caller may browse
+    server_names: bool = False  # users may be named by their Server name (the v2 API only)
 
 
 class CompiledQuery:

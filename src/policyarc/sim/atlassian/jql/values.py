@@ -2,7 +2,8 @@
 
 Each resolver returns the set of matching internal values (a display name may match several users)
 or records Jira's message for a value that does not exist (a project the caller may not browse
-does not exist either: Jira does not reveal it).
+does not exist either: Jira does not reveal it). A user is named by account id, email, display name or,
+for Jira Server clients of the v2 routes, by user name.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from policyarc.sim.atlassian.jql import ast
 from policyarc.sim.atlassian.jql.dates import DATE_FUNCTIONS, DateFunctionError, call_date_function, parse_date
 from policyarc.sim.atlassian.jql.errors import VALID_DATES
 from policyarc.sim.atlassian.jql.fields import Field
-from policyarc.sim.atlassian.model import STATUS_CATEGORIES
+from policyarc.sim.atlassian.model import STATUS_CATEGORIES, User
 
 if TYPE_CHECKING:
     from policyarc.sim.atlassian.jql.evaluate import JqlContext
@@ -47,6 +48,18 @@ def _index(pairs: list[tuple[str, str, str]]) -> dict[str, str]:
     return out
 
 
+def _server_names(members: list[User]) -> dict[str, str]:
+    """{Server user name: account id} for the names only one member has.
+
+    Jira Server names users by `name` (`User.server_name`); two members with the same name leave it naming
+    nobody. Used only for queries on the v2 (Server) API: Jira Cloud does not know these names.
+    """
+    owners: dict[str, list[str]] = {}
+    for user in members:
+        owners.setdefault(user.server_name, []).append(user.account_id)
+    return {name: ids[0] for name, ids in owners.items() if len(ids) == 1}
+
+
 class Resolver:
     def __init__(self, ctx: JqlContext, tz: tzinfo) -> None:
         site = ctx.site
@@ -64,6 +77,7 @@ class Resolver:
                 names[issue.resolution] = issue.resolution
         self.resolutions = _index([(name, name, ident) for name, ident in names.items()])
         self.members = [ctx.world.users[a] for a in sorted(site.members) if a in ctx.world.users]
+        self.server_names = _server_names(self.members) if ctx.server_names else {}
 
     def resolve(self, field: Field, name: str, item: ast.Value | ast.Function, errors: list[str]) -> set[Hashable]:
         """The internal values `item` stands for in `field` (empty set, with a message, when it does not exist)."""
@@ -83,6 +97,8 @@ class Resolver:
             lowered = text.lower()
             found.update(u.account_id for u in self.members
                          if text == u.account_id or lowered in (u.email.lower(), u.name.lower()))  # fmt: skip
+            if lowered in self.server_names:
+                found.add(self.server_names[lowered])
         elif kind == "labels":
             return {text.lower()}
         elif kind in ("key", "parent"):

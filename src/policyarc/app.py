@@ -52,6 +52,7 @@ from policyarc.secrets import KeyRing, load_or_create_keyring
 from policyarc.services.environments import ensure_environment
 from policyarc.settings import Settings
 from policyarc.store import create_engine, session_factory, upgrade
+from policyarc.upstream import AiohttpTransport
 from policyarc.vault import TokenVault
 
 GATEWAY_SCOPES = tuple(dict.fromkeys(tool.scope for tool in JIRA_TOOLS))
@@ -84,9 +85,8 @@ def create_app(settings: Settings, *, upstream: httpx.AsyncBaseTransport | None 
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     http = httpx.AsyncClient(
-        transport=upstream,
+        transport=upstream or AiohttpTransport(),
         timeout=httpx.Timeout(settings.upstream_timeout, connect=5.0),
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100, keepalive_expiry=60),
         follow_redirects=False,
     )
     identity = AtlassianIdentity(http, auth_url=settings.atlassian_auth_url, api_url=settings.atlassian_api_url)

@@ -34,6 +34,7 @@ from policyarc.connectors.jira.catalog import JIRA_TOOLS
 from policyarc.connectors.jira.client import JiraClient
 from policyarc.identity.atlassian import AtlassianIdentity
 from policyarc.mcp_endpoint import McpEndpoint, ToolPipeline, build_mcp_server
+from policyarc.mcp_fastpath import FastPath
 from policyarc.oauth import (
     ConsentPages,
     CookieJar,
@@ -78,8 +79,11 @@ class Gateway:
     session_manager: StreamableHTTPSessionManager
 
 
-def create_app(settings: Settings, *, upstream: httpx.AsyncBaseTransport | None = None) -> Starlette:
-    """The gateway app. `upstream` replaces the network for calls to Atlassian (tests pass the simulator)."""
+def create_app(
+    settings: Settings, *, upstream: httpx.AsyncBaseTransport | None = None, fast_path: bool = True
+) -> Starlette:
+    """The gateway app. `upstream` replaces the network for calls to Atlassian (tests pass the simulator);
+    `fast_path=False` sends every MCP request through the SDK's transport (tests compare the two)."""
     keyring = load_or_create_keyring(settings)
     environment_id = prepare_database(settings)
     engine = create_engine(settings.database_url)
@@ -132,17 +136,19 @@ def create_app(settings: Settings, *, upstream: httpx.AsyncBaseTransport | None 
         jira=JiraClient(http, api_url=settings.atlassian_api_url),
         audit=audit,
     )
+    security = transport_security(settings.public_url)
     session_manager = StreamableHTTPSessionManager(
         app=build_mcp_server(pipeline, version=__version__),
         stateless=True,
         json_response=True,
-        security_settings=transport_security(settings.public_url),
+        security_settings=security,
     )
     endpoint = McpEndpoint(
         session_manager=session_manager,
         resolver=resolver,
         pipeline=pipeline,
         resource_metadata_url=resource_metadata_url(config),
+        fast_path=FastPath(pipeline, security) if fast_path else None,
     )
     gateway = Gateway(
         settings=settings,

@@ -85,6 +85,14 @@ class AuditEntry:
     error_code: str | None
 
 
+class FastPathLike(Protocol):
+    """mcp_fastpath.FastPath: answers hot requests without the SDK's per-request machinery."""
+
+    async def eligible(self, scope: Scope) -> bool: ...
+
+    async def answer(self, caller: Caller, body: bytes) -> bytes | None: ...
+
+
 class AuditSink(Protocol):
     async def record(self, entry: AuditEntry) -> None:
         """Returns once the entry is committed (group commit: concurrent calls share one transaction)."""
@@ -283,7 +291,9 @@ class McpEndpoint:
         resolver: CallerResolver,
         pipeline: ToolPipeline,
         resource_metadata_url: str,
+        fast_path: FastPathLike | None = None,
     ) -> None:
+        self._fast_path = fast_path
         self._manager = session_manager
         self._resolver = resolver
         self._pipeline = pipeline
@@ -321,6 +331,11 @@ class McpEndpoint:
                 f'resource_metadata="{self._metadata_url}", error_description="{tool_name} needs {required}"',
             )
             return
+        if self._fast_path is not None and await self._fast_path.eligible(scope):
+            answer = await self._fast_path.answer(caller, body)
+            if answer is not None:
+                await _send_bytes(send, 200, answer)
+                return
         await self._manager.handle_request(scope, _replay(body, receive), send)
 
 
@@ -388,6 +403,12 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+async def _send_bytes(send: Send, status: int, payload: bytes) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 async def _send_json(send: Send, status: int, body: dict[str, str], www_authenticate: str | None) -> None:

@@ -188,7 +188,7 @@ class Product:
 
 @contextlib.asynccontextmanager
 async def running_product(
-    tmp_path: Path, database_url: str | None = None, sim_config: SimConfig | None = None
+    tmp_path: Path, database_url: str | None = None, sim_config: SimConfig | None = None, fast_path: bool = True
 ) -> AsyncIterator[Product]:
     sim_app = create_sim_app(sim_config or SimConfig(rate_limits_enabled=False), seed=SIM_SEED)
     settings = load_settings(
@@ -199,7 +199,7 @@ async def running_product(
         atlassian_api_url="http://sim/api",
         atlassian_site_url="http://sim/site/{site}",
     )
-    app = create_app(settings, upstream=httpx.ASGITransport(sim_app))
+    app = create_app(settings, upstream=httpx.ASGITransport(sim_app), fast_path=fast_path)
     gateway: Gateway = app.state.gateway
     async with gateway.sessions.begin() as session:
         environment = await ensure_environment(session)

@@ -192,9 +192,8 @@ class ToolPipeline:
                 upstream_status = exc.status
                 raise await self._failure_for(caller, name, exc) from exc
             upstream_status = upstream_status or 200
-            outcome = types.CallToolResult(
-                content=[types.TextContent(text=orjson.dumps(result).decode())], structured_content=result
-            )
+            text = tool.text(result) if tool.text else orjson.dumps(result).decode()
+            outcome = types.CallToolResult(content=[types.TextContent(text=text)], structured_content=result)
             error_code = None
         except ToolFailure as failure:
             outcome = types.CallToolResult(content=[types.TextContent(text=failure.message)], is_error=True)

@@ -49,6 +49,8 @@ class ToolSpec(Generic[ContextT]):
     output_schema: dict[str, Any]
     hints: ToolHints
     handler: Callable[[ContextT, Any], Awaitable[dict[str, Any]]]
+    # How the result reads as text content; compact JSON of the structured result when None.
+    text: Callable[[dict[str, Any]], str] | None = None
     input_schema: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -236,3 +236,17 @@ def test_tool_catalogue_is_small_enough_for_an_agent() -> None:
         assert "title" not in tool["inputSchema"]["properties"].get("key", {})
         assert "anyOf" not in orjson.dumps(tool["inputSchema"]).decode()
     assert len(orjson.dumps(wire)) <= 8192  # issue 4: tools/list at most 8 KB
+
+
+async def test_get_issue_text_is_compact_and_carries_the_facts(sim: Starlette) -> None:
+    from policyarc.connectors.jira.shaping import issue_text
+
+    detail = await tools.get_issue(call_as(sim, ALICE), inputs.GetIssueInput(key="ENG-1", include_comments=True))
+    text = issue_text(detail)
+    assert text.startswith(f"ENG-1: {detail['summary']}\n")
+    for fact in (detail["status"], detail["type"], detail["assignee"], detail["reporter"], detail["url"]):
+        assert fact in text
+    assert detail["description"] in text
+    assert all(comment["body"] in text for comment in detail["comments"])
+    assert detail["assignee"].endswith("<alice@example.com>")
+    assert detail["created"].endswith("Z") and len(detail["created"]) == len("2026-03-01 06:10Z")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from policyarc.connectors.base import ToolHints, ToolSpec
-from policyarc.connectors.jira import inputs, tools
+from policyarc.connectors.jira import inputs, shaping, tools
 from policyarc.connectors.jira.tools import PROJECTS, READ, WRITE, JiraCall
 
 
@@ -29,7 +29,6 @@ ROW = _obj(
     },
     ["key"],
 )
-USER = _obj({"name": STR, "account_id": STR, "email": STR}, ["name"])
 LINK = _obj({"key": STR, "id": STR, "url": STR}, ["key", "url"])
 
 READ_HINTS = ToolHints(read_only=True, destructive=False, idempotent=True)
@@ -61,7 +60,7 @@ JIRA_TOOLS: list[ToolSpec[JiraCall]] = [
                 "url": STR,
                 "summary": STR,
                 "status": STR,
-                "assignee": USER,
+                "assignee": STR,
                 "description": STR,
                 "comments": {"type": "array", "items": {"type": "object"}},
             },
@@ -69,6 +68,7 @@ JIRA_TOOLS: list[ToolSpec[JiraCall]] = [
         ),
         hints=READ_HINTS,
         handler=tools.get_issue,
+        text=shaping.issue_text,
     ),
     ToolSpec(
         name="list_projects",

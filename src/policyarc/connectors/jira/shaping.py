@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from policyarc.connectors.jira.adf import adf_to_markdown
@@ -21,13 +22,24 @@ def name_of(value: Any) -> Any:
     return value
 
 
-def user(value: Any) -> dict[str, str] | None:
+def user(value: Any) -> str | None:
+    """`Name <email>` (or the name alone): what an agent needs to mention or assign someone."""
     if not isinstance(value, dict):
         return None
-    shaped = {"name": str(value.get("displayName", "")), "account_id": str(value.get("accountId", ""))}
-    if value.get("emailAddress"):
-        shaped["email"] = str(value["emailAddress"])
-    return shaped
+    name = str(value.get("displayName") or value.get("accountId") or "")
+    email = value.get("emailAddress")
+    return f"{name} <{email}>" if email else name
+
+
+def when(value: Any) -> str | None:
+    """Jira's `2026-03-01T06:10:25.000+0000` as `2026-03-01 06:10Z`: minutes in UTC are what a reader uses."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        return value
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ")
 
 
 def status(fields: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -48,7 +60,7 @@ def issue_row(issue: dict[str, Any], extra_fields: list[str]) -> dict[str, Any]:
         "type": name_of(fields.get("issuetype")),
         "priority": name_of(fields.get("priority")),
         "assignee": name_of(fields.get("assignee")),
-        "updated": fields.get("updated"),
+        "updated": when(fields.get("updated")),
         "labels": fields.get("labels") or None,
     }
     row.update({key: value for key, value in optional.items() if value is not None})
@@ -67,14 +79,14 @@ def issue_detail(issue: dict[str, Any], browse_url: str, max_comments: int) -> d
         "url": browse_url,
         "summary": fields.get("summary"),
         "status": status_name,
-        "status_category": category,
+        "status_category": category if category != status_name else None,  # only when it adds something
         "type": name_of(fields.get("issuetype")),
         "priority": name_of(fields.get("priority")),
         "assignee": user(fields.get("assignee")),
         "reporter": user(fields.get("reporter")),
         "labels": fields.get("labels") or [],
-        "created": fields.get("created"),
-        "updated": fields.get("updated"),
+        "created": when(fields.get("created")),
+        "updated": when(fields.get("updated")),
         "resolution": name_of(fields.get("resolution")),
         "due_date": fields.get("duedate"),
         "parent": (fields.get("parent") or {}).get("key"),
@@ -88,7 +100,7 @@ def issue_detail(issue: dict[str, Any], browse_url: str, max_comments: int) -> d
         detail["comments"] = [
             {
                 "author": name_of(comment.get("author")),
-                "created": comment.get("created"),
+                "created": when(comment.get("created")),
                 "body": adf_to_markdown(comment.get("body")),
             }
             for comment in comments[-max_comments:]
@@ -111,3 +123,28 @@ def transition_row(transition: dict[str, Any]) -> dict[str, Any]:
     if required:
         row["required_fields"] = required
     return row
+
+
+def issue_text(detail: dict[str, Any]) -> str:
+    """get_issue's result as an agent reads it: a header, the description, the latest comments."""
+    facts = [detail.get("type"), detail.get("status"), detail.get("status_category"), detail.get("priority")]
+    lines = [f"{detail['key']}: {detail.get('summary', '')}", " · ".join(str(f) for f in facts if f)]
+    people = [f"{role}: {detail[role]}" for role in ("assignee", "reporter") if detail.get(role)]
+    if detail.get("labels"):
+        people.append("labels: " + ", ".join(detail["labels"]))
+    for extra in ("parent", "resolution", "due_date"):
+        if detail.get(extra):
+            people.append(f"{extra.replace('_', ' ')}: {detail[extra]}")
+    if detail.get("subtasks"):
+        people.append("subtasks: " + ", ".join(detail["subtasks"]))
+    lines.append(" · ".join(people))
+    lines.append(f"created {detail.get('created')} · updated {detail.get('updated')} · {detail['url']}")
+    text = "\n".join(line for line in lines if line)
+    if detail.get("description"):
+        text += "\n\n" + detail["description"]
+    if "comments" in detail:
+        shown, total = len(detail["comments"]), detail.get("comment_count", 0)
+        text += "\n\nComments:" if shown == total else f"\n\nComments (latest {shown} of {total}):"
+        for comment in detail["comments"]:
+            text += f"\n- {comment.get('author')}, {comment.get('created')}: {comment.get('body')}"
+    return text

@@ -59,7 +59,7 @@ async def run(mode: str, records: int, concurrency: int, synchronous: str, direc
         commits += 1
 
     event.listen(engine.sync_engine, "commit", on_commit)
-    writer = AuditWriter(sessions, max_batch=1 if mode == "serial" else 1000)
+    writer = AuditWriter(engine, max_batch=1 if mode == "serial" else 1000)
 
     async def direct(item: AuditEntry) -> None:
         async with sessions() as db:

@@ -47,7 +47,7 @@ async def migrated(db_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 async def writer(migrated: AsyncEngine) -> AsyncIterator[AuditWriter]:
-    writer = AuditWriter(session_factory(migrated))
+    writer = AuditWriter(migrated)
     await writer.start()
     try:
         yield writer
@@ -86,7 +86,7 @@ async def test_a_returned_record_is_readable_at_once_elsewhere(db_url: str, writ
 
 async def test_a_failed_batch_fails_every_caller_and_the_writer_recovers(sqlite_url: str) -> None:
     engine = create_engine(sqlite_url)  # not migrated yet: the insert fails
-    writer = AuditWriter(session_factory(engine))
+    writer = AuditWriter(engine)
     await writer.start()
     try:
         results = await asyncio.gather(*(writer.record(entry(n)) for n in range(5)), return_exceptions=True)
@@ -102,7 +102,7 @@ async def test_a_failed_batch_fails_every_caller_and_the_writer_recovers(sqlite_
 
 
 async def test_record_outside_the_lifespan_is_refused(migrated: AsyncEngine) -> None:
-    writer = AuditWriter(session_factory(migrated))
+    writer = AuditWriter(migrated)
     with pytest.raises(AuditNotRunning):
         await writer.record(entry())
     await writer.start()
@@ -112,7 +112,7 @@ async def test_record_outside_the_lifespan_is_refused(migrated: AsyncEngine) -> 
 
 
 async def test_close_drains_what_is_queued(migrated: AsyncEngine) -> None:
-    writer = AuditWriter(session_factory(migrated), max_batch=7)
+    writer = AuditWriter(migrated, max_batch=7)
     await writer.start()
     pending = [asyncio.create_task(writer.record(entry(n))) for n in range(30)]
     await asyncio.sleep(0)  # let them all queue

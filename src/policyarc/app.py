@@ -101,7 +101,7 @@ def create_app(
     gate = PolicyGate(policy)
     connectors = ConnectorDirectory(sessions, site_url_template=settings.atlassian_site_url)
     vault = TokenVault(sessions=sessions, keyring=keyring, identity=identity)
-    audit = AuditWriter(sessions)
+    audit = AuditWriter(engine)
 
     config = OAuthConfig.from_settings(settings, environment_id=environment_id, scopes=GATEWAY_SCOPES)
     resolver = TokenResolver(sessions=sessions, config=config, clock=clock)

@@ -277,19 +277,6 @@ def test_deep_nesting_keeps_text_without_recursion_errors() -> None:
     assert_valid(markdown_to_adf(nested))
 
 
-def test_fast_enough_for_every_get_issue() -> None:
-    import time
-
-    source = "\n\n".join(case[0] for case in CASES) * 10
-    started = time.perf_counter()
-    adf = markdown_to_adf(source)
-    middle = time.perf_counter()
-    adf_to_markdown(adf)
-    ended = time.perf_counter()
-    assert middle - started < 0.5
-    assert ended - middle < 0.2
-
-
 # -- properties ---------------------------------------------------------------------------------------------
 
 WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=8)

@@ -47,6 +47,7 @@ from policyarc.oauth import (
     create_oauth_routes,
     resource_metadata_url,
 )
+from policyarc.oauth.janitor import Janitor
 from policyarc.policy import PolicyRegistry
 from policyarc.policy.store import PolicyGate, PolicyWatcher
 from policyarc.secrets import KeyRing, load_or_create_keyring
@@ -71,6 +72,7 @@ class Gateway:
     environment_id: str
     policy: PolicyRegistry
     policy_watcher: PolicyWatcher
+    janitor: Janitor
     connectors: ConnectorDirectory
     vault: TokenVault
     audit: AuditWriter
@@ -159,6 +161,7 @@ def create_app(
         environment_id=environment_id,
         policy=policy,
         policy_watcher=policy_watcher,
+        janitor=Janitor(sessions),
         connectors=connectors,
         vault=vault,
         audit=audit,
@@ -196,9 +199,11 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         await gateway.policy_watcher.start()
         await gateway.connectors.start()
         await gateway.audit.start()
+        await gateway.janitor.start()
         try:
             yield
         finally:
+            await gateway.janitor.aclose()
             await gateway.audit.aclose()  # drains: every record of a returned call is committed
             await gateway.connectors.aclose()
             await gateway.policy_watcher.aclose()

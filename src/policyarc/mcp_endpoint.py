@@ -90,7 +90,7 @@ class FastPathLike(Protocol):
 
     async def eligible(self, scope: Scope) -> bool: ...
 
-    async def answer(self, caller: Caller, body: bytes) -> bytes | None: ...
+    async def answer(self, caller: Caller, message: dict[str, Any] | None) -> bytes | None: ...
 
 
 class AuditSink(Protocol):
@@ -318,7 +318,8 @@ class McpEndpoint:
         if body is None:
             await _send_json(send, 413, {"error": "request_too_large", "error_description": "Body over 1 MB."}, None)
             return
-        tool_name = _tool_name(scope, body)
+        message = _json_object(body)  # parsed once: the scope challenge and the fast path both read it
+        tool_name = _tool_name(scope, message)
         required = self._pipeline.scope_of(tool_name) if tool_name else None
         if required is not None and required not in caller.scopes:
             # RFC 6750 section 3.1 and MCP's scope challenge: name the scope so the client can step up.
@@ -331,7 +332,7 @@ class McpEndpoint:
             )
             return
         if self._fast_path is not None and await self._fast_path.eligible(scope):
-            answer = await self._fast_path.answer(caller, body)
+            answer = await self._fast_path.answer(caller, message)
             if answer is not None:
                 await _send_bytes(send, 200, answer)
                 return
@@ -348,7 +349,16 @@ def _bearer(scope: Scope) -> str | None:
     return None
 
 
-def _tool_name(scope: Scope, body: bytes) -> str | None:
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object; None for anything else (the SDK answers malformed JSON-RPC itself)."""
+    try:
+        message = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return message if isinstance(message, dict) else None
+
+
+def _tool_name(scope: Scope, message: dict[str, Any] | None) -> str | None:
     """The tool a tools/call names: the Mcp-Name header (2026-07-28) or, for older clients, the JSON body."""
     method: str | None = None
     name: str | None = None
@@ -359,13 +369,7 @@ def _tool_name(scope: Scope, body: bytes) -> str | None:
             name = value.decode("latin-1")
     if method == "tools/call" and name:
         return name
-    if b"tools/call" not in body:
-        return None
-    try:
-        message = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None  # the SDK answers malformed JSON-RPC itself
-    if isinstance(message, dict) and message.get("method") == "tools/call":
+    if message is not None and message.get("method") == "tools/call":
         params = message.get("params")
         if isinstance(params, dict) and isinstance(params.get("name"), str):
             return str(params["name"])

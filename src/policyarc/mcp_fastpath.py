@@ -51,13 +51,9 @@ class FastPath:
         has_json, _ = check_accept_headers(request)
         return has_json and await self._security.validate_request(request, is_post=True) is None
 
-    async def answer(self, caller: Caller, body: bytes) -> bytes | None:
-        """The JSON-RPC response for a hot request, or None to let the SDK handle the message."""
-        try:
-            message = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+    async def answer(self, caller: Caller, message: dict[str, Any] | None) -> bytes | None:
+        """The JSON-RPC response for a hot request (the body, parsed), or None to let the SDK handle it."""
+        if message is None or message.get("jsonrpc") != "2.0":
             return None
         method, ident, params = message.get("method"), message.get("id"), message.get("params")
         if method not in HOT_METHODS or isinstance(ident, bool) or not isinstance(ident, str | int):

@@ -9,12 +9,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from policyarc.sim.atlassian.errors import ISSUE_NOT_FOUND, jira_error
+from policyarc.sim.atlassian.errors import jira_error
 from policyarc.sim.atlassian.jira.access import READ_WORK, WRITE_WORK, authorize, read_json
 from policyarc.sim.atlassian.jira.beans import comment_bean, json_response
 from policyarc.sim.atlassian.jira.document import NOT_A_DOCUMENT, is_document, to_html
 from policyarc.sim.atlassian.jira.fields import split_expand
-from policyarc.sim.atlassian.jira.issues import PREFIX, add_comments, browsable_issue
+from policyarc.sim.atlassian.jira.issues import PREFIX, add_comments, issue_in_path
 
 MAX_RESULTS = 5000  # Jira caps a comment page at 5000
 NO_COMMENT = "You do not have the permission to comment on this issue."
@@ -31,12 +31,10 @@ def _int(request: Request, name: str, default: int) -> int | Response:
 
 
 async def get_comments(request: Request) -> Response:
-    caller = authorize(request, READ_WORK)
-    if isinstance(caller, Response):
-        return caller
-    issue = browsable_issue(caller, request.path_params["issueIdOrKey"])
-    if issue is None:
-        return jira_error(404, [ISSUE_NOT_FOUND])
+    found = issue_in_path(request, authorize(request, READ_WORK))
+    if isinstance(found, Response):
+        return found
+    caller, issue = found
     start_at = _int(request, "startAt", 0)
     if isinstance(start_at, Response):
         return start_at
@@ -63,12 +61,10 @@ async def get_comments(request: Request) -> Response:
 
 
 async def add_comment(request: Request) -> Response:
-    caller = authorize(request, WRITE_WORK)
-    if isinstance(caller, Response):
-        return caller
-    issue = browsable_issue(caller, request.path_params["issueIdOrKey"])
-    if issue is None:
-        return jira_error(404, [ISSUE_NOT_FOUND])
+    found = issue_in_path(request, authorize(request, WRITE_WORK))
+    if isinstance(found, Response):
+        return found
+    caller, issue = found
     if not caller.site.can(caller.user.account_id, issue.project_key, "ADD_COMMENTS"):
         return jira_error(400, [NO_COMMENT])
     body = await read_json(request)

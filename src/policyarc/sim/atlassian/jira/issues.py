@@ -43,6 +43,17 @@ def browsable_issue(caller: Caller, key_or_id: str) -> Issue | None:
     return issue
 
 
+def issue_in_path(request: Request, caller: Caller | Response) -> tuple[Caller, Issue] | Response:
+    """The authorized caller and the issue the path names, if the caller may browse it; else the refusal or
+    Jira's 404 (which does not say whether the issue exists)."""
+    if isinstance(caller, Response):
+        return caller
+    issue = browsable_issue(caller, request.path_params["issueIdOrKey"])
+    if issue is None:
+        return jira_error(404, [ISSUE_NOT_FOUND])
+    return caller, issue
+
+
 def add_comments(request: Request, caller: Caller, issue: Issue, bodies: list[dict[str, Any]]) -> list[Comment]:
     """Append comments by the caller (ids from the site's counter); the issue's `updated` moves too."""
     now = _sim(request).clock.now()
@@ -64,12 +75,10 @@ def _sim(request: Request) -> SimState:
 
 
 async def get_issue(request: Request) -> Response:
-    caller = authorize(request, READ_WORK)
-    if isinstance(caller, Response):
-        return caller
-    issue = browsable_issue(caller, request.path_params["issueIdOrKey"])
-    if issue is None:
-        return jira_error(404, [ISSUE_NOT_FOUND])
+    found = issue_in_path(request, authorize(request, READ_WORK))
+    if isinstance(found, Response):
+        return found
+    caller, issue = found
     params = request.query_params
     selection = parse_fields_param(params.getlist("fields"), default="*all")
     return json_response(render_issue(caller, issue, selection, params.getlist("expand")))
@@ -192,12 +201,10 @@ def save_edit(request: Request, issue: Issue, draft: Draft) -> None:
 
 
 async def edit_issue(request: Request) -> Response:
-    caller = authorize(request, WRITE_WORK)
-    if isinstance(caller, Response):
-        return caller
-    issue = browsable_issue(caller, request.path_params["issueIdOrKey"])
-    if issue is None:
-        return jira_error(404, [ISSUE_NOT_FOUND])
+    found = issue_in_path(request, authorize(request, WRITE_WORK))
+    if isinstance(found, Response):
+        return found
+    caller, issue = found
     if not caller.site.can(caller.user.account_id, issue.project_key, "EDIT_ISSUES"):
         return jira_error(403, [NO_EDIT])
     body = await read_json(request)
@@ -215,12 +222,10 @@ async def edit_issue(request: Request) -> Response:
 
 
 async def assign_issue(request: Request) -> Response:
-    caller = authorize(request, WRITE_WORK)
-    if isinstance(caller, Response):
-        return caller
-    issue = browsable_issue(caller, request.path_params["issueIdOrKey"])
-    if issue is None:
-        return jira_error(404, [ISSUE_NOT_FOUND])
+    found = issue_in_path(request, authorize(request, WRITE_WORK))
+    if isinstance(found, Response):
+        return found
+    caller, issue = found
     if not caller.site.can(caller.user.account_id, issue.project_key, "EDIT_ISSUES"):
         return jira_error(403, ["You do not have permission to assign issues."])
     body = await read_json(request)

@@ -15,11 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from policyarc.sim.atlassian.errors import ISSUE_NOT_FOUND, jira_error
+from policyarc.sim.atlassian.errors import jira_error
 from policyarc.sim.atlassian.jira.access import READ_WORK, WRITE_WORK, Caller, authorize, read_json
 from policyarc.sim.atlassian.jira.beans import RESOLUTIONS, json_response
 from policyarc.sim.atlassian.jira.fields import split_expand
-from policyarc.sim.atlassian.jira.issues import PREFIX, add_comments, browsable_issue
+from policyarc.sim.atlassian.jira.issues import PREFIX, add_comments, issue_in_path
 from policyarc.sim.atlassian.jira.workflow import apply_transition, available_transitions, transition_bean
 from policyarc.sim.atlassian.jira.writes import (
     BAD_PAYLOAD,
@@ -50,12 +50,10 @@ def listed_transitions(request: Request, caller: Caller, issue: Issue) -> list[d
 
 
 async def get_transitions(request: Request) -> Response:
-    caller = authorize(request, READ_WORK)
-    if isinstance(caller, Response):
-        return caller
-    issue = browsable_issue(caller, request.path_params["issueIdOrKey"])
-    if issue is None:
-        return jira_error(404, [ISSUE_NOT_FOUND])
+    found = issue_in_path(request, authorize(request, READ_WORK))
+    if isinstance(found, Response):
+        return found
+    caller, issue = found
     return json_response({"expand": "transitions", "transitions": listed_transitions(request, caller, issue)})
 
 
@@ -122,12 +120,10 @@ def complete_transition(
 
 
 async def do_transition(request: Request) -> Response:
-    caller = authorize(request, WRITE_WORK)
-    if isinstance(caller, Response):
-        return caller
-    issue = browsable_issue(caller, request.path_params["issueIdOrKey"])
-    if issue is None:
-        return jira_error(404, [ISSUE_NOT_FOUND])
+    found = issue_in_path(request, authorize(request, WRITE_WORK))
+    if isinstance(found, Response):
+        return found
+    caller, issue = found
     body = await read_json(request)
     if isinstance(body, Response):
         return body

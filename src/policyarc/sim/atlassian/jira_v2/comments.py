@@ -11,13 +11,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from policyarc.sim.atlassian.adf_wiki import wiki_to_adf
-from policyarc.sim.atlassian.errors import ISSUE_NOT_FOUND, jira_error
+from policyarc.sim.atlassian.errors import jira_error
 from policyarc.sim.atlassian.jira.access import read_json
 from policyarc.sim.atlassian.jira.beans import comment_bean, json_response
 from policyarc.sim.atlassian.jira.comments import MAX_RESULTS, NO_COMMENT
 from policyarc.sim.atlassian.jira.document import to_html
 from policyarc.sim.atlassian.jira.fields import split_expand
-from policyarc.sim.atlassian.jira.issues import add_comments, browsable_issue
+from policyarc.sim.atlassian.jira.issues import add_comments, issue_in_path
 from policyarc.sim.atlassian.jira.users import int_param
 from policyarc.sim.atlassian.jira_v2.access import PREFIX, authorize, site_base
 from policyarc.sim.atlassian.jira_v2.payload import NOT_A_STRING
@@ -25,12 +25,10 @@ from policyarc.sim.atlassian.jira_v2.shapes import ServerShapes
 
 
 async def get_comments(request: Request) -> Response:
-    caller = authorize(request)
-    if isinstance(caller, Response):
-        return caller
-    issue = browsable_issue(caller, request.path_params["issueIdOrKey"])
-    if issue is None:
-        return jira_error(404, [ISSUE_NOT_FOUND])
+    found = issue_in_path(request, authorize(request))
+    if isinstance(found, Response):
+        return found
+    caller, issue = found
     start_at = int_param(request, "startAt", 0)
     if isinstance(start_at, Response):
         return start_at
@@ -52,12 +50,10 @@ async def get_comments(request: Request) -> Response:
 
 
 async def add_comment(request: Request) -> Response:
-    caller = authorize(request)
-    if isinstance(caller, Response):
-        return caller
-    issue = browsable_issue(caller, request.path_params["issueIdOrKey"])
-    if issue is None:
-        return jira_error(404, [ISSUE_NOT_FOUND])
+    found = issue_in_path(request, authorize(request))
+    if isinstance(found, Response):
+        return found
+    caller, issue = found
     if not caller.site.can(caller.user.account_id, issue.project_key, "ADD_COMMENTS"):
         return jira_error(400, [NO_COMMENT])
     body = await read_json(request)

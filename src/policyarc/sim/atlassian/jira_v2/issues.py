@@ -13,17 +13,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from policyarc.sim.atlassian.errors import ISSUE_NOT_FOUND, jira_error
+from policyarc.sim.atlassian.errors import jira_error
 from policyarc.sim.atlassian.jira.access import Caller, read_json
 from policyarc.sim.atlassian.jira.beans import json_response
 from policyarc.sim.atlassian.jira.fields import parse_fields_param, render_issue, split_expand
 from policyarc.sim.atlassian.jira.issues import (
     NO_EDIT,
     add_issue,
-    browsable_issue,
     check_required,
     create_draft,
     create_target,
+    issue_in_path,
     save_edit,
 )
 from policyarc.sim.atlassian.jira.writes import BAD_PAYLOAD, apply_request, issue_draft
@@ -40,12 +40,10 @@ def render(request: Request, caller: Caller, issue: Issue, fields: list[str], ex
 
 
 async def get_issue(request: Request) -> Response:
-    caller = authorize(request)
-    if isinstance(caller, Response):
-        return caller
-    issue = browsable_issue(caller, request.path_params["issueIdOrKey"])
-    if issue is None:
-        return jira_error(404, [ISSUE_NOT_FOUND])
+    found = issue_in_path(request, authorize(request))
+    if isinstance(found, Response):
+        return found
+    caller, issue = found
     params = request.query_params
     return json_response(render(request, caller, issue, params.getlist("fields"), params.getlist("expand")))
 
@@ -76,12 +74,10 @@ async def create_issue(request: Request) -> Response:
 
 
 async def edit_issue(request: Request) -> Response:
-    caller = authorize(request)
-    if isinstance(caller, Response):
-        return caller
-    issue = browsable_issue(caller, request.path_params["issueIdOrKey"])
-    if issue is None:
-        return jira_error(404, [ISSUE_NOT_FOUND])
+    found = issue_in_path(request, authorize(request))
+    if isinstance(found, Response):
+        return found
+    caller, issue = found
     if not caller.site.can(caller.user.account_id, issue.project_key, "EDIT_ISSUES"):
         return jira_error(403, [NO_EDIT])
     body = await read_json(request)
@@ -99,12 +95,10 @@ async def edit_issue(request: Request) -> Response:
 
 async def assign_issue(request: Request) -> Response:
     """`PUT /issue/{key}/assignee` with `{"name": ...}`; a null or empty name unassigns, "-1" is automatic."""
-    caller = authorize(request)
-    if isinstance(caller, Response):
-        return caller
-    issue = browsable_issue(caller, request.path_params["issueIdOrKey"])
-    if issue is None:
-        return jira_error(404, [ISSUE_NOT_FOUND])
+    found = issue_in_path(request, authorize(request))
+    if isinstance(found, Response):
+        return found
+    caller, issue = found
     if not caller.site.can(caller.user.account_id, issue.project_key, "EDIT_ISSUES"):
         return jira_error(403, ["You do not have permission to assign issues."])
     body = await read_json(request)

@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from policyarc.sim.atlassian.errors import ISSUE_NOT_FOUND, jira_error
+from policyarc.sim.atlassian.errors import jira_error
 from policyarc.sim.atlassian.jira.access import read_json
 from policyarc.sim.atlassian.jira.beans import json_response
-from policyarc.sim.atlassian.jira.issues import browsable_issue
+from policyarc.sim.atlassian.jira.issues import issue_in_path
 from policyarc.sim.atlassian.jira.transitions import (
     complete_transition,
     listed_transitions,
@@ -28,24 +28,20 @@ from policyarc.sim.atlassian.jira_v2.shapes import ServerShapes
 
 
 async def get_transitions(request: Request) -> Response:
-    caller = authorize(request)
-    if isinstance(caller, Response):
-        return caller
-    issue = browsable_issue(caller, request.path_params["issueIdOrKey"])
-    if issue is None:
-        return jira_error(404, [ISSUE_NOT_FOUND])
+    found = issue_in_path(request, authorize(request))
+    if isinstance(found, Response):
+        return found
+    caller, issue = found
     beans = listed_transitions(request, caller, issue)
     shapes = ServerShapes(caller, site_base(request))
     return json_response({"expand": "transitions", "transitions": shapes.convert(beans)})
 
 
 async def do_transition(request: Request) -> Response:
-    caller = authorize(request)
-    if isinstance(caller, Response):
-        return caller
-    issue = browsable_issue(caller, request.path_params["issueIdOrKey"])
-    if issue is None:
-        return jira_error(404, [ISSUE_NOT_FOUND])
+    found = issue_in_path(request, authorize(request))
+    if isinstance(found, Response):
+        return found
+    caller, issue = found
     body = await read_json(request)
     if isinstance(body, Response):
         return body

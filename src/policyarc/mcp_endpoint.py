@@ -12,6 +12,7 @@ the SDK's stateless Streamable HTTP transport, which serves both the 2026-07-28 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +31,13 @@ from policyarc.connectors.jira.client import JiraClient
 from policyarc.connectors.jira.errors import JiraBadRequest, JiraError, JiraRateLimited, JiraUnauthorized
 from policyarc.connectors.jira.tools import JiraCall
 
+logger = logging.getLogger(__name__)
+
 CALLER_KEY = "policyarc.caller"
+AUDIT_FAILED = (
+    "The gateway could not record this call in its audit log, so its result is withheld. The call may have "
+    "run in Jira: check there before retrying a change. Tell your PolicyArc admin."
+)
 MAX_BODY = 1_000_000
 
 
@@ -199,20 +206,24 @@ class ToolPipeline:
             outcome = types.CallToolResult(content=[types.TextContent(text=failure.message)], is_error=True)
             error_code = failure.code
             upstream_status = upstream_status or failure.upstream_status
-        await self._audit.record(
-            AuditEntry(
-                ts=time.time(),
-                environment_id=caller.environment_id,
-                user_id=caller.user_id,
-                client_id=caller.client_id,
-                tool=name,
-                args_digest=_digest(arguments),
-                decision=decision,
-                upstream_status=upstream_status,
-                latency_ms=(time.perf_counter() - started) * 1000,
-                error_code=error_code,
-            )
+        entry = AuditEntry(
+            ts=time.time(),
+            environment_id=caller.environment_id,
+            user_id=caller.user_id,
+            client_id=caller.client_id,
+            tool=name,
+            args_digest=_digest(arguments),
+            decision=decision,
+            upstream_status=upstream_status,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            error_code=error_code,
         )
+        try:
+            await self._audit.record(entry)
+        except Exception:
+            # A result is never returned without its audit record (the brief); the call itself may have run.
+            logger.exception("audit record of %s for user %s could not be written", name, caller.user_id)
+            return types.CallToolResult(content=[types.TextContent(text=AUDIT_FAILED)], is_error=True)
         return outcome
 
     async def _failure_for(self, caller: Caller, tool: str, exc: JiraError) -> ToolFailure:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from policyarc.mcp_endpoint import AUDIT_FAILED
 from policyarc.sim.atlassian import SimConfig
 from tests.e2e.harness import Product, running_product
 from tests.e2e.test_mcp_flow import ALL, grant_everything
@@ -165,3 +168,14 @@ async def test_expiring_atlassian_token_is_refreshed_transparently(tmp_path: Pat
             if "refresh_token" in str(r.get("body"))
         ]
         assert len(refreshes) >= 1
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+async def test_no_result_without_its_audit_record(tmp_path: Path, fast_path: bool) -> None:
+    async with running_product(tmp_path, fast_path=fast_path) as product, product.client("alice@example.com") as client:
+        assert not (await client.call_tool("get_issue", {"key": "ENG-1"})).is_error
+        await product.gateway.audit.aclose()  # the audit log stops taking records
+        withheld = await client.call_tool("get_issue", {"key": "ENG-1"})
+        assert withheld.is_error
+        assert withheld.content[0].text == AUDIT_FAILED
+        assert withheld.structured_content is None

@@ -36,17 +36,14 @@ from policyarc.identity.atlassian import AtlassianIdentity
 from policyarc.mcp_endpoint import McpEndpoint, ToolPipeline, build_mcp_server
 from policyarc.mcp_fastpath import FastPath
 from policyarc.oauth import (
-    ConsentPages,
-    CookieJar,
-    Federation,
     GatewayAuthProvider,
     MetadataDocumentFetcher,
     OAuthConfig,
     SystemClock,
     TokenResolver,
-    create_oauth_routes,
     resource_metadata_url,
 )
+from policyarc.oauth.assemble import build_oauth
 from policyarc.oauth.janitor import Janitor
 from policyarc.policy import PolicyRegistry
 from policyarc.policy.store import PolicyGate, PolicyWatcher
@@ -106,28 +103,15 @@ def create_app(
     audit = AuditWriter(engine)
 
     config = OAuthConfig.from_settings(settings, environment_id=environment_id, scopes=GATEWAY_SCOPES)
-    resolver = TokenResolver(sessions=sessions, config=config, clock=clock)
-    provider = GatewayAuthProvider(
+    oauth = build_oauth(
         sessions=sessions,
         config=config,
+        keyring=keyring,
+        identity=identity,
         policy=gate,
         clock=clock,
-        metadata_documents=MetadataDocumentFetcher(http, allow_loopback_http=config.loopback_issuer),
-        revocation_listeners=[resolver],
-    )
-    cookies = CookieJar(secure=config.secure_cookies)
-    oauth_routes = create_oauth_routes(
-        provider=provider,
-        federation=Federation(
-            sessions=sessions,
-            config=config,
-            keyring=keyring,
-            identity=identity,
-            clock=clock,
-            cookies=cookies,
-            links=vault,
-        ),
-        consent=ConsentPages(sessions=sessions, provider=provider, policy=gate, clock=clock, cookies=cookies),
+        links=vault,
+        documents=MetadataDocumentFetcher(http, allow_loopback_http=config.loopback_issuer),
     )
 
     pipeline = ToolPipeline(
@@ -147,7 +131,7 @@ def create_app(
     )
     endpoint = McpEndpoint(
         session_manager=session_manager,
-        resolver=resolver,
+        resolver=oauth.resolver,
         pipeline=pipeline,
         resource_metadata_url=resource_metadata_url(config),
         fast_path=FastPath(pipeline, security) if fast_path else None,
@@ -165,8 +149,8 @@ def create_app(
         connectors=connectors,
         vault=vault,
         audit=audit,
-        resolver=resolver,
-        provider=provider,
+        resolver=oauth.resolver,
+        provider=oauth.provider,
         session_manager=session_manager,
     )
 
@@ -182,7 +166,7 @@ def create_app(
     )
     routes: list[BaseRoute] = [
         Route("/mcp", endpoint=endpoint, methods=["GET", "POST", "DELETE"]),
-        *oauth_routes,
+        *oauth.routes,
         *create_api_routes(admin_api, authenticators=[ApiKeyAuthenticator(sessions)]),
         Route("/healthz", endpoint=healthz, methods=["GET"]),
         Route("/readyz", endpoint=readyz, methods=["GET"]),

@@ -22,15 +22,12 @@ from starlette.responses import JSONResponse, Response
 from policyarc.caller import Caller
 from policyarc.identity.atlassian import AtlassianIdentity
 from policyarc.oauth import (
-    ConsentPages,
-    CookieJar,
-    Federation,
     GatewayAuthProvider,
     MetadataDocumentFetcher,
     OAuthConfig,
     TokenResolver,
-    create_oauth_routes,
 )
+from policyarc.oauth.assemble import build_oauth
 from policyarc.secrets import KeyRing, column_aad
 from policyarc.store.models import Connector, Environment, IdentityProvider
 from policyarc.vault import TokenVault
@@ -239,29 +236,15 @@ def build_gateway_app(
     policy: FakePolicy,
     outbound: httpx.AsyncClient,
 ) -> tuple[Starlette, GatewayAuthProvider, TokenResolver]:
-    resolver = TokenResolver(sessions=sessions, config=config, clock=clock)
-    documents = MetadataDocumentFetcher(outbound, allow_loopback_http=config.loopback_issuer, resolve_hosts=False)
-    provider = GatewayAuthProvider(
+    identity = AtlassianIdentity(outbound, auth_url="http://sim/auth", api_url="http://sim/api")
+    oauth = build_oauth(
         sessions=sessions,
         config=config,
+        keyring=keyring,
+        identity=identity,
         policy=policy,
         clock=clock,
-        metadata_documents=documents,
-        revocation_listeners=[resolver],
+        links=TokenVault(sessions=sessions, keyring=keyring, identity=identity, clock=clock),
+        documents=MetadataDocumentFetcher(outbound, allow_loopback_http=config.loopback_issuer, resolve_hosts=False),
     )
-    identity = AtlassianIdentity(outbound, auth_url="http://sim/auth", api_url="http://sim/api")
-    cookies = CookieJar(secure=config.secure_cookies)
-    routes = create_oauth_routes(
-        provider=provider,
-        federation=Federation(
-            sessions=sessions,
-            config=config,
-            keyring=keyring,
-            identity=identity,
-            clock=clock,
-            cookies=cookies,
-            links=TokenVault(sessions=sessions, keyring=keyring, identity=identity, clock=clock),
-        ),
-        consent=ConsentPages(sessions=sessions, provider=provider, policy=policy, clock=clock, cookies=cookies),
-    )
-    return Starlette(routes=routes), provider, resolver
+    return Starlette(routes=oauth.routes), oauth.provider, oauth.resolver

@@ -1,0 +1,57 @@
+"""The OAuth parts of the gateway wired together once, for the app and for tests that need them alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.routing import BaseRoute
+
+from policyarc.identity.atlassian import AtlassianIdentity
+from policyarc.mcp_endpoint import PolicyCheck
+from policyarc.oauth.cimd import MetadataDocumentFetcher
+from policyarc.oauth.config import Clock, OAuthConfig
+from policyarc.oauth.consent import ConsentPages
+from policyarc.oauth.federation import Federation, LinkStore
+from policyarc.oauth.provider import GatewayAuthProvider
+from policyarc.oauth.resolver import TokenResolver
+from policyarc.oauth.routes import create_oauth_routes
+from policyarc.oauth.sessions import CookieJar
+from policyarc.secrets import KeyRing
+
+
+@dataclass(frozen=True)
+class OAuthParts:
+    provider: GatewayAuthProvider
+    resolver: TokenResolver  # the bearer-token check of /mcp; the provider clears its cache on revocation
+    routes: list[BaseRoute]
+
+
+def build_oauth(
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    config: OAuthConfig,
+    keyring: KeyRing,
+    identity: AtlassianIdentity,
+    policy: PolicyCheck,
+    clock: Clock,
+    links: LinkStore,
+    documents: MetadataDocumentFetcher,
+) -> OAuthParts:
+    resolver = TokenResolver(sessions=sessions, config=config, clock=clock)
+    provider = GatewayAuthProvider(
+        sessions=sessions,
+        config=config,
+        policy=policy,
+        clock=clock,
+        metadata_documents=documents,
+        revocation_listeners=[resolver],
+    )
+    cookies = CookieJar(secure=config.secure_cookies)
+    federation = Federation(
+        sessions=sessions, config=config, keyring=keyring, identity=identity, clock=clock, cookies=cookies, links=links
+    )
+    consent = ConsentPages(sessions=sessions, provider=provider, policy=policy, clock=clock, cookies=cookies)
+    return OAuthParts(
+        provider, resolver, create_oauth_routes(provider=provider, federation=federation, consent=consent)
+    )

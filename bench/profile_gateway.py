@@ -87,8 +87,10 @@ def top_frames(
     return total, rows(own, limit), rows(inner, 2 * limit), by_area
 
 
-def profile(stack: Any, workdir: Path, system: str = "policyarc", *, seconds: float = 10) -> dict[str, Any] | None:
-    """Drive get_issue at concurrency 16 (one user, 0 ms) on `system` (the one-worker gateway, or the bare SDK
+def profile(
+    stack: Any, workdir: Path, system: str = "policyarc", *, seconds: float = 10, concurrency: int = 16
+) -> dict[str, Any] | None:
+    """Drive get_issue at `concurrency` (one user, 0 ms) on `system` (the one-worker gateway, or the bare SDK
     server for comparison) while py-spy records it."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
@@ -100,10 +102,10 @@ def profile(stack: Any, workdir: Path, system: str = "policyarc", *, seconds: fl
     load = threading.Thread(
         target=loadgen.measure,
         args=(target.host, target.port, requests, workloads.mcp_ok),
-        kwargs={"concurrency": 16, "seconds": seconds + 3, "warmup": 1.0, "probe": lambda: None},
+        kwargs={"concurrency": concurrency, "seconds": seconds + 3, "warmup": 1.0, "probe": lambda: None},
     )
     load.start()
-    raw_path = workdir / f"profile-{system}.txt"
+    raw_path = workdir / f"profile-{system}-c{concurrency}.txt"
     try:
         completed = subprocess.run(
             [
@@ -134,7 +136,7 @@ def profile(stack: Any, workdir: Path, system: str = "policyarc", *, seconds: fl
     return {
         "system": system,
         "workload": "get_issue",
-        "concurrency": 16,
+        "concurrency": concurrency,
         "seconds": seconds,
         "samples": total,
         "top_own": own,

@@ -5,16 +5,21 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from policyarc.audit import AuditNotRunning, AuditWriteError, AuditWriter, export_jsonl, tail
+from policyarc.audit import AuditNotRunning, AuditWriteError, AuditWriter, entry_row, export_jsonl, tail
+from policyarc.audit_batches import EngineInserter, SqliteThreadInserter, inserter_for
 from policyarc.mcp_endpoint import AuditEntry
 from policyarc.store import create_engine, session_factory, upgrade
+from policyarc.store.engine import sqlite_path
 from policyarc.store.models import AuditRecord
 
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC).timestamp()
@@ -61,14 +66,51 @@ async def count(sessions: async_sessionmaker[AsyncSession]) -> int:
 
 
 async def test_concurrent_records_share_transactions(migrated: AsyncEngine, writer: AuditWriter) -> None:
-    commits: list[object] = []
-    event.listen(migrated.sync_engine, "commit", lambda conn: commits.append(conn))
-
     await asyncio.gather(*(writer.record(entry(n)) for n in range(100)))
 
     assert await count(session_factory(migrated)) == 100
     assert writer.written == 100
-    assert 1 <= len(commits) == writer.batches < 100
+    assert 1 <= writer.batches < 100
+
+
+def test_a_sqlite_file_is_written_on_the_driver_connection_and_the_rest_through_the_engine(
+    sqlite_url: str,
+) -> None:
+    assert isinstance(inserter_for(create_engine(sqlite_url)), SqliteThreadInserter)
+    in_memory = create_engine("sqlite+aiosqlite://")  # only the engine's one shared connection sees it
+    assert isinstance(inserter_for(in_memory), EngineInserter)
+
+
+async def test_the_driver_path_stores_exactly_what_the_engine_stores(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url)
+    await upgrade(engine)
+    inserters = [SqliteThreadInserter(engine, sqlite_path(engine.url) or Path()), EngineInserter(engine)]
+    try:
+        for inserter in inserters:
+            await inserter.insert([entry_row(entry(5))])
+        async with engine.connect() as connection:
+            rows = (await connection.exec_driver_sql("SELECT * FROM audit_records ORDER BY id")).all()
+    finally:
+        for inserter in inserters:
+            await inserter.aclose()
+        await engine.dispose()
+    assert len(rows) == 2
+    assert rows[0][1:] == rows[1][1:]  # every column but the id, as stored text and numbers
+
+
+async def test_a_batch_with_a_bad_row_writes_none_of_it(migrated: AsyncEngine) -> None:
+    inserter = inserter_for(migrated)
+    good = entry_row(entry(1))
+    bad = {**entry_row(entry(2)), "decision": None}  # NOT NULL
+    try:
+        with pytest.raises((sqlite3.IntegrityError, IntegrityError)):  # sqlite3's own, or SQLAlchemy's
+            await inserter.insert([good, bad])
+        await inserter.reset()
+        assert await count(session_factory(migrated)) == 0
+        await inserter.insert([good])  # a fresh connection after the failure
+        assert await count(session_factory(migrated)) == 1
+    finally:
+        await inserter.aclose()
 
 
 async def test_a_returned_record_is_readable_at_once_elsewhere(db_url: str, writer: AuditWriter) -> None:

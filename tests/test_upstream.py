@@ -1,5 +1,5 @@
-"""The aiohttp-backed transport against a real simulator process: answers, and errors mapped by what they say
-about whether a write could have reached Jira."""
+"""The aiohttp upstream (as the Jira client's `Upstream` and as an httpx transport) against a real simulator
+process: answers, and errors mapped by what they say about whether a write could have reached Jira."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 
 from policyarc.connectors.jira.client import JiraClient, RetryPolicy
 from policyarc.connectors.jira.errors import JiraUnavailable
-from policyarc.upstream import AiohttpTransport
+from policyarc.upstream import AiohttpTransport, AiohttpUpstream
 
 ACME = "4f2d9c1e-8a7b-4e3f-9c2d-1a5b6c7d8e9f"
 
@@ -73,15 +73,29 @@ def _fault(sim_url: str, **rule: object) -> None:
 
 
 async def test_get_and_post_round_trip(sim_url: str) -> None:
-    async with httpx.AsyncClient(transport=AiohttpTransport()) as http:
-        jira = JiraClient(http, api_url=f"{sim_url}/api")
+    upstream = AiohttpUpstream()
+    try:
+        jira = JiraClient(upstream, api_url=f"{sim_url}/api")
         token = _token(sim_url)
-        issue = await jira.get(ACME, "issue/ENG-1", token, params={"fields": "summary"})
+        issue = await jira.get(ACME, "issue/ENG-1", token, params={"fields": "summary,status"})
         assert issue["key"] == "ENG-1"
+        assert set(issue["fields"]) == {"summary", "status"}  # the encoded query reached Jira intact
         page = await jira.request(
             "POST", ACME, "search/jql", token, json={"jql": "key = ENG-1", "fields": ["summary"]}, read_only=True
         )
         assert [i["key"] for i in page["issues"]] == ["ENG-1"]
+        users = await jira.get(ACME, "user/search", token, params={"query": "bob@example.com", "maxResults": 10})
+        assert [u["emailAddress"] for u in users] == ["bob@example.com"]  # "@" and "." survive the encoding
+    finally:
+        await upstream.aclose()
+
+
+async def test_the_transport_shares_the_pool_and_keeps_httpx_errors_bound_to_the_request() -> None:
+    upstream = AiohttpUpstream()
+    async with httpx.AsyncClient(transport=AiohttpTransport(upstream)) as http:
+        with pytest.raises(httpx.ConnectError) as raised:
+            await http.get(f"http://127.0.0.1:{_free_port()}/nothing")
+    assert raised.value.request.url.path == "/nothing"
 
 
 async def test_refused_connection_is_a_connect_error() -> None:
@@ -97,9 +111,13 @@ async def test_dropped_connection_is_not_a_connect_error_so_writes_are_not_retri
             with pytest.raises(httpx.RemoteProtocolError):
                 await http.post(f"{sim_url}/api/ex/jira/{ACME}/rest/api/3/issue", json={"fields": {}})
             before = _sent(sim_url, "*/rest/api/3/issue")
-            jira = JiraClient(http, api_url=f"{sim_url}/api", retry=RetryPolicy(attempts=3, base_delay=0.01))
-            with pytest.raises(JiraUnavailable):
-                await jira.request("POST", ACME, "issue", _token(sim_url), json={"fields": {"summary": "x"}})
+            upstream = AiohttpUpstream()
+            jira = JiraClient(upstream, api_url=f"{sim_url}/api", retry=RetryPolicy(attempts=3, base_delay=0.01))
+            try:
+                with pytest.raises(JiraUnavailable):
+                    await jira.request("POST", ACME, "issue", _token(sim_url), json={"fields": {"summary": "x"}})
+            finally:
+                await upstream.aclose()
             after = _sent(sim_url, "*/rest/api/3/issue")
             assert after - before == 1  # sent once, never again
     finally:

@@ -51,7 +51,7 @@ from policyarc.secrets import KeyRing, load_or_create_keyring
 from policyarc.services.environments import ensure_environment
 from policyarc.settings import Settings
 from policyarc.store import create_engine, session_factory, upgrade
-from policyarc.upstream import AiohttpTransport
+from policyarc.upstream import AiohttpTransport, AiohttpUpstream, HttpxUpstream, Upstream
 from policyarc.vault import TokenVault
 
 GATEWAY_SCOPES = tuple(dict.fromkeys(tool.scope for tool in JIRA_TOOLS))
@@ -87,11 +87,15 @@ def create_app(
     environment_id = prepare_database(settings)
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
+    # One aiohttp pool for every upstream call: the Jira client sends on it directly (the hot path), the rest
+    # through httpx's interface. A test's `upstream` transport replaces both.
+    network = AiohttpUpstream(timeout=settings.upstream_timeout, connect_timeout=5.0)
     http = httpx.AsyncClient(
-        transport=upstream or AiohttpTransport(),
+        transport=upstream or AiohttpTransport(network),
         timeout=httpx.Timeout(settings.upstream_timeout, connect=5.0),
         follow_redirects=False,
     )
+    jira_upstream: Upstream = network if upstream is None else HttpxUpstream(http)
     identity = AtlassianIdentity(http, auth_url=settings.atlassian_auth_url, api_url=settings.atlassian_api_url)
     clock = SystemClock()
 
@@ -119,7 +123,7 @@ def create_app(
         policy=gate,
         connectors=connectors,
         vault=vault,
-        jira=JiraClient(http, api_url=settings.atlassian_api_url),
+        jira=JiraClient(jira_upstream, api_url=settings.atlassian_api_url),
         audit=audit,
     )
     security = transport_security(settings.public_url)

@@ -2,15 +2,15 @@
 
 `AuditWriter.record(entry)` returns only once the entry is committed (the brief's promise: a call whose result was
 returned has its record committed). Concurrent calls share a transaction: `record` puts the entry on a queue and
-awaits a future; one background task takes everything queued, inserts it with one executemany in one transaction,
-commits, and resolves the futures. Batches form by themselves: whatever arrives while one commit is in flight goes
-into the next, so an idle gateway pays no added latency and a busy one pays one commit per batch, not per call.
+awaits a future; one background task takes everything queued, inserts it with one executemany in one transaction
+(`audit_batches`: on a SQLite file, a plain driver connection in its own thread), and resolves the futures. Batches
+form by themselves: whatever arrives while one commit is in flight goes into the next, so an idle gateway pays no
+added latency and a busy one pays one commit per batch, not per call.
 
 When a batch cannot be written, every future of that batch fails with `AuditWriteError`, so `record` raises and the
-tool pipeline never returns a result whose record is lost. The pipeline lets the error propagate, and the MCP SDK
-answers the request with a JSON-RPC internal error: the agent sees the call fail. For a write to Jira that had
-already succeeded this hides a side effect from the agent, which is the price of "no unrecorded results"; the
-upstream change itself is visible in Jira's own history.
+tool pipeline never returns a result whose record is lost: it answers with a tool error (`AUDIT_FAILED`) that says
+the result was withheld and the call may have run. For a write to Jira that had already succeeded this hides a side
+effect from the agent, which is the price of "no unrecorded results"; the change is visible in Jira's own history.
 
 Errors:
 
@@ -33,9 +33,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 import orjson
-from sqlalchemy import Row, Table, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy import Row, Table, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from policyarc.audit_batches import inserter_for
 from policyarc.mcp_endpoint import AuditEntry
 from policyarc.store.models import AuditRecord
 
@@ -54,7 +55,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _TABLE = cast(Table, AuditRecord.__table__)
-_INSERT = insert(_TABLE)
 _STOP = object()
 _Pending = tuple[dict[str, Any], asyncio.Future[None]]  # a row to insert and the caller waiting for its commit
 
@@ -79,10 +79,7 @@ class AuditWriter:
     """Implements `mcp_endpoint.AuditSink` with group commit. `start()` and `aclose()` belong in the lifespan."""
 
     def __init__(self, engine: AsyncEngine, *, max_batch: int = 1000, max_queue: int = 10_000) -> None:
-        self._engine = engine
-        # One connection held by the writer task: checking one out of the pool per batch doubled the cost of a
-        # commit (2.6 ms -> 1.2 ms per lone record on SQLite), which a call at concurrency 1 waits for.
-        self._connection: AsyncConnection | None = None
+        self._inserter = inserter_for(engine)  # audit_batches: how one batch is committed
         self._max_batch = max_batch
         # Bounded: when the database falls behind, callers wait at `put` instead of growing memory without limit.
         self._queue: asyncio.Queue[_Pending | object] = asyncio.Queue(max_queue)
@@ -103,13 +100,7 @@ class AuditWriter:
         self._closing = True
         await self._queue.put(_STOP)
         await self._task
-        await self._drop_connection()
-
-    async def _drop_connection(self) -> None:
-        if self._connection is not None:
-            with contextlib.suppress(Exception):
-                await self._connection.close()
-            self._connection = None
+        await self._inserter.aclose()
 
     async def record(self, entry: AuditEntry) -> None:
         """Returns once the entry is committed; raises AuditWriteError when its batch could not be."""
@@ -162,13 +153,11 @@ class AuditWriter:
 
     async def _write(self, batch: list[_Pending]) -> None:
         try:
-            if self._connection is None:
-                self._connection = await self._engine.connect()
-            await self._connection.execute(_INSERT, [row for row, _ in batch])
-            await self._connection.commit()
+            await self._inserter.insert([row for row, _ in batch])
         except Exception as exc:  # every failure must reach the waiting callers, whatever it is
             logger.error("audit batch of %d records failed: %s", len(batch), type(exc).__name__)
-            await self._drop_connection()  # the next batch starts on a fresh connection
+            with contextlib.suppress(Exception):
+                await self._inserter.reset()  # the next batch starts on a fresh connection
             for _, future in batch:
                 if not future.done():
                     error = AuditWriteError(f"the audit log could not be written ({type(exc).__name__})")

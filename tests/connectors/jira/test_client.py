@@ -9,12 +9,13 @@ from policyarc.connectors.jira.errors import (
     JiraUnauthorized,
     JiraUnavailable,
 )
+from policyarc.upstream import HttpxUpstream
 
 FAST = RetryPolicy(attempts=3, max_wait=1.0, base_delay=0.001)
 
 
 def client_for(handler: httpx.MockTransport) -> JiraClient:
-    return JiraClient(httpx.AsyncClient(transport=handler), api_url="https://api.example", retry=FAST)
+    return JiraClient(HttpxUpstream(httpx.AsyncClient(transport=handler)), api_url="https://api.example", retry=FAST)
 
 
 def scripted(*responses: httpx.Response | Exception) -> tuple[httpx.MockTransport, list[httpx.Request]]:

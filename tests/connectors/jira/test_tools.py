@@ -13,6 +13,7 @@ from policyarc.connectors.jira import inputs, tools
 from policyarc.connectors.jira.client import JiraClient, RetryPolicy
 from policyarc.connectors.jira.errors import JiraBadRequest, JiraForbidden, JiraNotFound, JiraUnauthorized
 from policyarc.sim.atlassian import SimConfig, create_sim_app
+from policyarc.upstream import HttpxUpstream
 
 ACME = "4f2d9c1e-8a7b-4e3f-9c2d-1a5b6c7d8e9f"
 ALICE = "712020:a11ce000-0000-4000-8000-000000000001"
@@ -29,7 +30,7 @@ def sim() -> Starlette:
 def call_as(sim: Starlette, account_id: str, scopes: tuple[str, ...] = ALL_SCOPES) -> tools.JiraCall:
     token = sim.state.sim.tokens.mint(account_id, "policyarc-demo", scopes, [ACME])["access_token"]
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=sim), base_url="http://sim")
-    client = JiraClient(http, api_url="http://sim/api", retry=RetryPolicy(attempts=1))
+    client = JiraClient(HttpxUpstream(http), api_url="http://sim/api", retry=RetryPolicy(attempts=1))
     return tools.JiraCall(client, ACME, "https://acme.atlassian.net", token, account_id)
 
 

@@ -1,4 +1,4 @@
-"""The upstream Jira Cloud REST v3 client: one pooled httpx client, the caller's token on every call.
+"""The upstream Jira Cloud REST v3 client: one pooled `Upstream` (upstream.py), the caller's token on every call.
 
 Retries: a read is retried on 429/502/503/504 and on connection failures, honouring `Retry-After` with
 jitter, within a bounded number of attempts and total wait. A write is retried only when it certainly did
@@ -13,6 +13,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx
 import orjson
@@ -26,6 +27,7 @@ from policyarc.connectors.jira.errors import (
     JiraUnauthorized,
     JiraUnavailable,
 )
+from policyarc.upstream import Upstream, UpstreamResponse
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -40,13 +42,15 @@ class RetryPolicy:
 class JiraClient:
     """Calls `{api_url}/ex/jira/{cloud_id}/rest/api/3/...` as the user whose token is passed in."""
 
-    def __init__(self, http: httpx.AsyncClient, *, api_url: str, retry: RetryPolicy | None = None) -> None:
-        self._http = http
+    def __init__(self, upstream: Upstream, *, api_url: str, retry: RetryPolicy | None = None) -> None:
+        self._upstream = upstream
         self._api_url = api_url.rstrip("/")
         self._retry = retry or RetryPolicy()
 
-    def url(self, cloud_id: str, path: str) -> str:
-        return f"{self._api_url}/ex/jira/{cloud_id}/rest/api/3/{path.lstrip('/')}"
+    def url(self, cloud_id: str, path: str, params: Mapping[str, Any] | None = None) -> str:
+        """The encoded URL (tools validate keys and ids; quoting still keeps any odd character in its segment)."""
+        url = f"{self._api_url}/ex/jira/{quote(cloud_id, safe='')}/rest/api/3/{quote(path.lstrip('/'), safe='/')}"
+        return f"{url}?{_query(params)}" if params else url
 
     async def get(self, cloud_id: str, path: str, token: str, *, params: Mapping[str, Any] | None = None) -> Any:
         return await self.request("GET", cloud_id, path, token, params=params, read_only=True)
@@ -63,7 +67,7 @@ class JiraClient:
         read_only: bool = False,
     ) -> Any:
         """Send one logical request; `read_only` marks a POST that only reads (search) as safe to retry."""
-        url = self.url(cloud_id, path)
+        url = self.url(cloud_id, path, params)
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         content: bytes | None = None
         if json is not None:
@@ -73,7 +77,7 @@ class JiraClient:
         for attempt in range(1, self._retry.attempts + 1):
             last = attempt == self._retry.attempts
             try:
-                response = await self._http.request(method, url, params=params, content=content, headers=headers)
+                response = await self._upstream.send(method, url, headers=headers, content=content)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 # The request never left: retrying is safe for reads and writes alike.
                 if last:
@@ -85,7 +89,7 @@ class JiraClient:
                     raise JiraUnavailable(None, [f"The connection to Jira failed ({type(exc).__name__})."]) from exc
                 await asyncio.sleep(self._backoff(attempt, None))
                 continue
-            status = response.status_code
+            status = response.status
             if status < 400:
                 return _decode(response)
             if status in RETRYABLE_STATUSES and not last and (safe or status == 429):
@@ -101,16 +105,26 @@ class JiraClient:
         return base + random.uniform(0, base * 0.2 + 0.05)  # jitter spreads retries from many callers
 
 
-def _decode(response: httpx.Response) -> Any:
-    if response.status_code == 204 or not response.content:
+def _query(params: Mapping[str, Any]) -> str:
+    # As httpx encodes them: booleans as true/false, None as empty, a list as repeated keys.
+    pairs: list[tuple[str, str]] = []
+    for name, value in params.items():
+        for item in value if isinstance(value, list | tuple) else (value,):
+            text = ("true" if item else "false") if isinstance(item, bool) else "" if item is None else str(item)
+            pairs.append((name, text))
+    return urlencode(pairs, quote_via=quote)
+
+
+def _decode(response: UpstreamResponse) -> Any:
+    if response.status == 204 or not response.content:
         return None
     try:
         return orjson.loads(response.content)
     except orjson.JSONDecodeError as exc:
-        raise JiraUnavailable(response.status_code, ["Jira answered with something that is not JSON."]) from exc
+        raise JiraUnavailable(response.status, ["Jira answered with something that is not JSON."]) from exc
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: UpstreamResponse) -> float | None:
     value = response.headers.get("Retry-After")
     if value is None:
         return None
@@ -120,8 +134,8 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _error_for(response: httpx.Response) -> JiraError:
-    status = response.status_code
+def _error_for(response: UpstreamResponse) -> JiraError:
+    status = response.status
     messages: list[str] = []
     field_errors: dict[str, str] = {}
     try:

@@ -35,10 +35,14 @@ def when(value: Any) -> str | None:
     """Jira's `2026-03-01T06:10:25.000+0000` as `2026-03-01 06:10Z`: minutes in UTC are what a reader uses."""
     if not isinstance(value, str):
         return None
+    if len(value) == 28 and value.endswith("+0000") and value[10] == "T":
+        return f"{value[:10]} {value[11:16]}Z"  # already UTC, as Jira Cloud sends it: no parse (a hot path)
     try:
-        moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+        moment = datetime.fromisoformat(value)
     except ValueError:
         return value
+    if moment.tzinfo is None:
+        return value  # no offset: which zone it is in is unknown, so it is shown as Jira gave it
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ")
 
 

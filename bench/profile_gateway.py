@@ -26,10 +26,9 @@ _LINE = re.compile(r":\d+\)$")
 # Where the time goes, by what a stack passes through (inclusive; areas overlap where they nest).
 AREAS = (
     ("PolicyArc tool pipeline (ToolPipeline.call, incl. upstream and audit)", "ToolPipeline.call ("),
-    ("upstream HTTP client (httpx + httpcore)", "httpx/_client.py"),
-    ("  of which httpcore's failed `import sniffio` (current_async_library)", "current_async_library (httpcore/"),
+    ("upstream HTTP client (aiohttp, or httpx in the bare server)", ("aiohttp/", "httpx/_client.py")),
     ("store (SQLAlchemy + aiosqlite)", ("sqlalchemy/", "aiosqlite/")),
-    ("audit (AuditWriter)", "AuditWriter."),
+    ("audit (AuditWriter, audit_batches)", ("AuditWriter.", "audit_batches.py")),
     ("bearer token -> caller (TokenResolver)", "TokenResolver."),
     ("vault (TokenVault)", "TokenVault."),
     ("result shaping (connectors/jira/shaping)", "jira/shaping.py"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -188,9 +189,16 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         await gateway.connectors.start()
         await gateway.audit.start()
         await gateway.janitor.start()
+        # What startup built (modules, the app, the SDK's and pydantic's schemas) lives as long as the process:
+        # moved out of the collector's reach, a full collection under load scans only what requests allocate
+        # (measured: ~100 ms pauses down to ~15 ms, docs/performance.md). Unfrozen at shutdown, so an app
+        # stopped inside a longer-lived process (the tests) leaves nothing uncollectable behind.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             await gateway.janitor.aclose()
             await gateway.audit.aclose()  # drains: every record of a returned call is committed
             await gateway.connectors.aclose()

@@ -94,17 +94,19 @@ def plan_cells(quick: bool) -> list[Cell]:
     return sorted(cells, key=lambda c: (c.workload == "create_issue", c.latency_ms, c.users))
 
 
-def select_cells(cells: list[Cell], systems: str | None, workloads_: str | None) -> list[Cell]:
-    """The cells and systems asked for with --systems/--workloads (for a focused run while tuning)."""
+def select_cells(
+    cells: list[Cell], systems: str | None, workloads_: str | None, users: int | None = None
+) -> list[Cell]:
+    """The cells and systems asked for with --systems/--workloads/--users (for a focused run while tuning)."""
     wanted_systems = set(systems.split(",")) if systems else None
     wanted_workloads = set(workloads_.split(",")) if workloads_ else None
     chosen = []
     for cell in cells:
         kept = tuple(s for s in cell.systems if wanted_systems is None or s in wanted_systems)
-        if kept and (wanted_workloads is None or cell.workload in wanted_workloads):
+        if kept and (wanted_workloads is None or cell.workload in wanted_workloads) and users in (None, cell.users):
             chosen.append(Cell(cell.workload, cell.latency_ms, cell.users, cell.concurrency, kept))
     if not chosen:
-        raise SystemExit("no cell left after --systems/--workloads")
+        raise SystemExit("no cell left after --systems/--workloads/--users")
     return chosen
 
 
@@ -399,10 +401,11 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temp directory (logs, SQLite)")
     parser.add_argument("--systems", help="only these systems, comma-separated (e.g. direct,policyarc)")
     parser.add_argument("--workloads", help="only these workloads, comma-separated (e.g. get_issue)")
+    parser.add_argument("--users", type=int, help="only the cells with this many users (1 or 100)")
     args = parser.parse_args()
     seconds = args.duration or (5.0 if args.quick else 30.0)
     warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 3.0)
-    cells = select_cells(plan_cells(args.quick), args.systems, args.workloads)
+    cells = select_cells(plan_cells(args.quick), args.systems, args.workloads, args.users)
     users = max(cell.users for cell in cells)
     command = " ".join(["bench/compare.py", *sys.argv[1:]])
     started_at = datetime.now(UTC)

@@ -19,7 +19,8 @@ after the commit loses nothing, and a crash before it leaves the old refresh tok
 refresh cut short is the same as a crash before the commit.
 
 Multi-instance story. Every change to a link (refresh, new sign-in, reconnect) bumps its `version`. The cache holds
-(version, token, expiry) per user and is trusted for `recheck_after` seconds (default 30); after that the next call
+(version, token, expiry) per user and is trusted for at most `recheck_after` seconds (default 30; each user's share
+between half and all of it, `stagger.py`, so users cached together are not re-read together); after that the next call
 reads the row (one indexed query, no decryption unless the version moved), so a sign-in, a refresh or a reconnect
 made on another instance reaches this one within that bound, and `recheck_after=0` makes it exact at one query per
 call. Inside the bound an instance may use an access token older than the row's: harmless, because a refresh on
@@ -60,6 +61,7 @@ from policyarc.identity.apps import load_atlassian_app
 from policyarc.identity.atlassian import AtlassianApp, AtlassianIdentity, UpstreamTokens
 from policyarc.identity.errors import GrantRevoked, IdentityRejected, IdentityUnavailable
 from policyarc.secrets import DecryptionError, KeyRing, column_aad
+from policyarc.stagger import staggered
 from policyarc.store.models import UpstreamLink, new_id
 
 __all__ = ["IDP_KIND", "TokenVault"]
@@ -115,6 +117,7 @@ class _Cached:
     access_token: str
     expires_at: float
     checked_at: float
+    trusted_for: float  # recheck_after, staggered per user (stagger.py)
 
 
 class TokenVault:
@@ -160,7 +163,7 @@ class TokenVault:
         """
         now = self._clock.time()
         entry = self._cache.get(caller.user_id)
-        if entry is not None and entry.expires_at - now > self._margin and now - entry.checked_at < self._recheck_after:
+        if entry is not None and entry.expires_at - now > self._margin and now - entry.checked_at < entry.trusted_for:
             _served.set((caller.user_id, entry.version))
             return entry.access_token
         lock = self._locks.get(caller.user_id)
@@ -247,7 +250,7 @@ class TokenVault:
     async def _slow_path(self, caller: Caller) -> str:
         now = self._clock.time()
         entry = self._cache.get(caller.user_id)
-        if entry is not None and entry.expires_at - now > self._margin and now - entry.checked_at < self._recheck_after:
+        if entry is not None and entry.expires_at - now > self._margin and now - entry.checked_at < entry.trusted_for:
             # Another task refreshed or re-checked while this one waited for the lock.
             _served.set((caller.user_id, entry.version))
             return entry.access_token
@@ -349,7 +352,8 @@ class TokenVault:
         self._cache.pop(user_id, None)
         if len(self._cache) >= self._max_cached:
             del self._cache[next(iter(self._cache))]  # the least recently stored
-        self._cache[user_id] = _Cached(version, token, expires_at, self._clock.time())
+        trusted_for = staggered(self._recheck_after, user_id)
+        self._cache[user_id] = _Cached(version, token, expires_at, self._clock.time(), trusted_for)
 
     async def _locked_link(self, db: AsyncSession, user_id: str) -> UpstreamLink | None:
         # FOR UPDATE on PostgreSQL; SQLite renders nothing here and relies on BEGIN IMMEDIATE.

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import sqlalchemy as sa
 
+from policyarc.caller import Caller
 from policyarc.oauth import TokenResolver
 from policyarc.secrets import hash_token
+from policyarc.stagger import staggered
 from policyarc.store.models import AccessToken
 from tests.oauth.gateway_harness import Gateway
 
@@ -51,3 +55,49 @@ async def test_revocation_elsewhere_shows_after_the_cache_ages_out(gateway: Gate
     assert await gateway.resolver.resolve(tokens["access_token"]) is not None  # cached, for a few seconds
     gateway.clock.advance(6)
     assert await gateway.resolver.resolve(tokens["access_token"]) is None
+
+
+async def test_concurrent_misses_for_one_token_share_one_read(gateway: Gateway) -> None:
+    client = await gateway.register()
+    tokens = await gateway.tokens_for(client)
+    fresh = TokenResolver(sessions=gateway.sessions, config=gateway.config, clock=gateway.clock)
+    reads = 0
+    load = fresh._load
+
+    async def counted(token_hash: str, now: float) -> Caller | None:
+        nonlocal reads
+        reads += 1
+        return await load(token_hash, now)
+
+    fresh._load = counted  # type: ignore[method-assign]
+    callers = await asyncio.gather(*(fresh.resolve(tokens["access_token"]) for _ in range(20)))
+
+    assert reads == 1
+    assert all(caller is not None and caller.email == "alice@example.com" for caller in callers)
+
+
+async def test_a_revocation_during_a_read_is_not_cached_over(gateway: Gateway) -> None:
+    client = await gateway.register()
+    tokens = await gateway.tokens_for(client)
+    fresh = TokenResolver(sessions=gateway.sessions, config=gateway.config, clock=gateway.clock)
+    load = fresh._load
+
+    async def forgotten_meanwhile(token_hash: str, now: float) -> Caller | None:
+        found = await load(token_hash, now)
+        fresh.forget([token_hash])  # this instance revoked the token while the read was in flight
+        return found
+
+    fresh._load = forgotten_meanwhile  # type: ignore[method-assign]
+    await fresh.resolve(tokens["access_token"])
+    fresh._load = load  # type: ignore[method-assign]
+    async with gateway.sessions.begin() as db:
+        await db.execute(sa.update(AccessToken).values(revoked_at=sa.func.now()))
+
+    assert await fresh.resolve(tokens["access_token"]) is None  # read again, not served from the cache
+
+
+def test_cache_lifetimes_are_staggered_within_the_bound() -> None:
+    lifetimes = [staggered(5.0, hash_token(f"token-{n}")) for n in range(1000)]
+    assert all(2.5 <= lifetime < 5.0 for lifetime in lifetimes)
+    assert max(lifetimes) - min(lifetimes) > 2.0  # spread over the range, not bunched
+    assert staggered(5.0, "same") == staggered(5.0, "same")

@@ -4,24 +4,49 @@ On the hot path of every MCP request, so answers are cached in-process for a few
 hash. `GatewayAuthProvider` calls `forget()` the moment it revokes tokens, so a revocation through this instance
 takes effect at once. A revocation on *another* instance reaches this one's cache only when the entry ages out:
 a revoked token can keep working here for at most `cache_seconds` (default 5). Token expiry is never extended by
-the cache (an entry lives no longer than its token).
+the cache (an entry lives no longer than its token). Each token's entry lives between half and all of
+`cache_seconds` (`stagger.py`), so the entries of many users who arrived together do not expire together, and
+concurrent misses for one token share one database read.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policyarc.caller import Caller
 from policyarc.oauth.config import Clock, OAuthConfig
 from policyarc.secrets import hash_token
+from policyarc.stagger import staggered
 from policyarc.store.models import AccessToken, OAuthClient, User
 
 __all__ = ["TokenResolver"]
 
 _MAX_TOKEN = 512
+
+
+# Columns, not ORM objects: at 100 users the per-token reads were ~3 ms of CPU each through the ORM, 12% of the
+# gateway's time under load (py-spy, docs/performance.md).
+_CALLER_QUERY = (
+    select(
+        AccessToken.expires_at,
+        AccessToken.revoked_at,
+        AccessToken.resource,
+        AccessToken.environment_id,
+        AccessToken.scopes,
+        AccessToken.user_id,
+        User.email,
+        User.idp_subject,
+        OAuthClient.client_id,
+        OAuthClient.client_metadata,
+    )
+    .join(User, User.id == AccessToken.user_id)
+    .join(OAuthClient, OAuthClient.client_id == AccessToken.client_id)
+    .where(AccessToken.token_hash == bindparam("token_hash"))
+)
 
 
 class TokenResolver:
@@ -40,6 +65,8 @@ class TokenResolver:
         self._ttl = cache_seconds
         self._max = max_entries
         self._cache: dict[str, tuple[Caller, float]] = {}
+        self._loading: dict[str, asyncio.Task[Caller | None]] = {}  # token hash -> the one read in flight
+        self._forgotten = 0  # bumped by forget(): a read that started before must not cache what it found
 
     async def resolve(self, token: str) -> Caller | None:
         """The caller behind a live token issued for this gateway's MCP resource; None otherwise."""
@@ -52,29 +79,35 @@ class TokenResolver:
             if hit[1] > now:
                 return hit[0]
             del self._cache[token_hash]
-        caller = await self._load(token_hash, now)
-        if caller is not None and self._ttl > 0:
-            if len(self._cache) >= self._max:
-                self._evict(now)
-            self._cache[token_hash] = (caller, min(now + self._ttl, caller.expires_at))
-        return caller
+        loading = self._loading.get(token_hash)
+        if loading is None:
+            loading = asyncio.get_running_loop().create_task(self._load_and_cache(token_hash, now))
+            self._loading[token_hash] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(token_hash, None))
+        # Shielded: one waiter cancelled does not cancel the read the others wait for.
+        return await asyncio.shield(loading)
 
     def forget(self, token_hashes: Collection[str]) -> None:
+        self._forgotten += 1
         for token_hash in token_hashes:
             self._cache.pop(token_hash, None)
+            self._loading.pop(token_hash, None)
+
+    async def _load_and_cache(self, token_hash: str, now: float) -> Caller | None:
+        forgotten = self._forgotten
+        caller = await self._load(token_hash, now)
+        if caller is not None and self._ttl > 0 and forgotten == self._forgotten:
+            if len(self._cache) >= self._max:
+                self._evict(now)
+            until = min(now + staggered(self._ttl, token_hash), caller.expires_at)
+            self._cache[token_hash] = (caller, until)
+        return caller
 
     async def _load(self, token_hash: str, now: float) -> Caller | None:
-        query = (
-            select(AccessToken, User, OAuthClient)
-            .join(User, User.id == AccessToken.user_id)
-            .join(OAuthClient, OAuthClient.client_id == AccessToken.client_id)
-            .where(AccessToken.token_hash == token_hash)
-        )
         async with self._sessions() as db:
-            row = (await db.execute(query)).one_or_none()
-        if row is None:
+            token = (await db.execute(_CALLER_QUERY, {"token_hash": token_hash})).one_or_none()
+        if token is None:
             return None
-        token, user, client = row
         expires_at = token.expires_at.timestamp()
         if token.revoked_at is not None or expires_at <= now:
             return None
@@ -82,11 +115,11 @@ class TokenResolver:
         if token.resource != self._config.resource_url or token.environment_id != self._config.environment_id:
             return None
         return Caller(
-            user_id=user.id,
-            email=user.email or "",
-            account_id=user.idp_subject,
-            client_id=client.client_id,
-            client_name=str(client.client_metadata.get("client_name") or ""),
+            user_id=token.user_id,
+            email=token.email or "",
+            account_id=token.idp_subject,
+            client_id=token.client_id,
+            client_name=str(token.client_metadata.get("client_name") or ""),
             environment_id=token.environment_id,
             scopes=frozenset(token.scopes.split()),
             expires_at=expires_at,

@@ -5,7 +5,8 @@
 Each mode writes `--records` records from `--concurrency` concurrent callers (as tool calls would) into a fresh
 migrated SQLite file in a temporary directory, and prints records/s and the latency of `record()` (p50, p99):
 
-- group:     `AuditWriter` as shipped: one background task, every queued record in one transaction;
+- group:     `AuditWriter` as shipped: one background task, every queued record in one transaction (on SQLite,
+             a plain sqlite3 connection in its own thread: `audit_batches.py`);
 - serial:    the same writer with `max_batch=1`: one transaction per record, still one writer;
 - direct:    no writer: each caller opens its own transaction (what the pipeline would do without one).
 """

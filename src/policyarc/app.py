@@ -191,7 +191,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         await gateway.janitor.start()
         # What startup built (modules, the app, the SDK's and pydantic's schemas) lives as long as the process:
         # moved out of the collector's reach, a full collection under load scans only what requests allocate
-        # (measured: ~100 ms pauses down to ~15 ms, docs/performance.md). Unfrozen at shutdown, so an app
+        # (measured: ~97 ms pauses down to ~16 ms on average, docs/performance.md). Unfrozen at shutdown, so an app
         # stopped inside a longer-lived process (the tests) leaves nothing uncollectable behind.
         gc.collect()
         gc.freeze()

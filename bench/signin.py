@@ -60,43 +60,17 @@ async def seed_gateway(env: dict[str, str], cloud_id: str) -> None:
     """What demo.py's seed_environment does, against the data directory `policyarc serve` will use: the
     Atlassian IdP (our app), the acme Jira connector, and a policy granting every scope to everyone."""
     from policyarc.app import create_app
-    from policyarc.policy import Rule, rules_to_cedar
-    from policyarc.services.connectors import add_jira_connector
-    from policyarc.services.environments import ensure_environment
-    from policyarc.services.idp import set_idp
-    from policyarc.services.policies import gateway_scopes, set_policy
+    from policyarc.demo import connect_atlassian_jira, grant_every_scope
     from policyarc.settings import load_settings
 
     prefix = "POLICYARC_"
     settings = load_settings(**{k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)})
     gateway = create_app(settings).state.gateway
     try:
-        async with gateway.sessions.begin() as session:
-            environment = await ensure_environment(session)
-            await set_idp(
-                session,
-                environment,
-                gateway.keyring,
-                kind="atlassian",
-                client_id=APP_ID,
-                client_secret=APP_SECRET,
-                scopes=None,
-                public_url=settings.public_url,
-                actor=ACTOR,
-            )
-            await add_jira_connector(
-                session,
-                environment,
-                site="acme",
-                cloud_id=cloud_id,
-                http=gateway.http,
-                site_url_template=settings.atlassian_site_url,
-                actor=ACTOR,
-            )
-        async with gateway.sessions() as session:
-            environment = await ensure_environment(session)
-            text = rules_to_cedar([Rule(effect="permit", scopes=tuple(gateway_scopes()))])
-            await set_policy(session, environment, text, scopes=gateway_scopes(), actor=ACTOR)
+        await connect_atlassian_jira(
+            gateway, client_id=APP_ID, client_secret=APP_SECRET, cloud_id=cloud_id, actor=ACTOR
+        )
+        await grant_every_scope(gateway, actor=ACTOR)
     finally:
         await gateway.http.aclose()
         await gateway.engine.dispose()

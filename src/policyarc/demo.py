@@ -63,6 +63,18 @@ class DemoPlan:
 async def seed_environment(gateway: Gateway, sim: Starlette) -> None:
     """Idempotent: a second `policyarc demo` on the same data directory keeps what is there."""
     acme = sim.state.sim.world.sites["acme"]
+    # The simulator is not listening yet; its cloud ID is known.
+    await connect_atlassian_jira(
+        gateway, client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET, cloud_id=acme.cloud_id, actor=ACTOR
+    )
+    await grant_every_scope(gateway, actor=ACTOR)
+
+
+async def connect_atlassian_jira(
+    gateway: Gateway, *, client_id: str, client_secret: str, cloud_id: str | None, actor: str, site: str = "acme"
+) -> None:
+    """The Atlassian IdP with this OAuth app, and a Jira connector for `site` unless the environment has one
+    (`cloud_id=None` looks it up on the site). Shared by the demo, the benchmark and the end-to-end tests."""
     settings = gateway.settings
     async with gateway.sessions.begin() as session:
         environment = await ensure_environment(session)
@@ -71,28 +83,32 @@ async def seed_environment(gateway: Gateway, sim: Starlette) -> None:
             environment,
             gateway.keyring,
             kind="atlassian",
-            client_id=DEMO_CLIENT_ID,
-            client_secret=DEMO_CLIENT_SECRET,
+            client_id=client_id,
+            client_secret=client_secret,
             scopes=None,
             public_url=settings.public_url,
-            actor=ACTOR,
+            actor=actor,
         )
-        existing = await session.scalar(select(Connector).where(Connector.environment_id == environment.id))
+        existing = await session.scalar(select(Connector.id).where(Connector.environment_id == environment.id))
         if existing is None:
             await add_jira_connector(
                 session,
                 environment,
-                site="acme",
-                cloud_id=acme.cloud_id,  # the simulator is not listening yet; its cloud ID is known
+                site=site,
+                cloud_id=cloud_id,
                 http=gateway.http,
                 site_url_template=settings.atlassian_site_url,
-                actor=ACTOR,
+                actor=actor,
             )
+
+
+async def grant_every_scope(gateway: Gateway, *, actor: str) -> None:
+    """A policy permitting every gateway scope to everyone, unless it is the current policy already."""
     async with gateway.sessions() as session:
         environment = await ensure_environment(session)
         text = rules_to_cedar([Rule(effect="permit", scopes=tuple(gateway_scopes()))])
         if (await _current_policy(session, environment.id)) != text:
-            await set_policy(session, environment, text, scopes=gateway_scopes(), actor=ACTOR)
+            await set_policy(session, environment, text, scopes=gateway_scopes(), actor=actor)
 
 
 async def _current_policy(session: AsyncSession, environment_id: str) -> str | None:

@@ -22,9 +22,7 @@ from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull,
 from starlette.applications import Starlette
 
 from policyarc.app import Gateway, create_app
-from policyarc.services.connectors import add_jira_connector
-from policyarc.services.environments import ensure_environment
-from policyarc.services.idp import set_idp
+from policyarc.demo import connect_atlassian_jira
 from policyarc.settings import load_settings
 from policyarc.sim.atlassian import SimConfig, create_sim_app
 
@@ -201,27 +199,6 @@ async def running_product(
     )
     app = create_app(settings, upstream=httpx.ASGITransport(sim_app), fast_path=fast_path)
     gateway: Gateway = app.state.gateway
-    async with gateway.sessions.begin() as session:
-        environment = await ensure_environment(session)
-        await set_idp(
-            session,
-            environment,
-            gateway.keyring,
-            kind="atlassian",
-            client_id=APP_ID,
-            client_secret=APP_SECRET,
-            scopes=None,
-            public_url=GATEWAY,
-            actor="e2e",
-        )
-        await add_jira_connector(
-            session,
-            environment,
-            site="acme",
-            cloud_id=None,
-            http=gateway.http,
-            site_url_template=settings.atlassian_site_url,
-            actor="e2e",
-        )
+    await connect_atlassian_jira(gateway, client_id=APP_ID, client_secret=APP_SECRET, cloud_id=None, actor="e2e")
     async with app.router.lifespan_context(app):
         yield Product(app, sim_app)

@@ -126,3 +126,13 @@ async def test_non_json_success_is_an_upstream_error() -> None:
     transport, _ = scripted(httpx.Response(200, content=b"<html>"))
     with pytest.raises(JiraUnavailable, match="not JSON"):
         await client_for(transport).get("cid", "myself", "t")
+
+
+async def test_query_parameters_are_encoded_as_httpx_would() -> None:
+    transport, seen = scripted(httpx.Response(200, json={}))
+    params = {"jql": "project = ENG & x", "expand": ["names", "schema"], "validate": False, "startAt": 0}
+    await client_for(transport).get("cid", "search", "t", params=params)
+    query = seen[0].url.params
+    assert query["jql"] == "project = ENG & x"  # spaces, = and & stay inside the value
+    assert query.get_list("expand") == ["names", "schema"]
+    assert query["validate"] == "false" and query["startAt"] == "0"

@@ -6,8 +6,6 @@ another instance) is picked up within `interval` seconds.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from sqlalchemy import select
@@ -15,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policyarc.connectors.jira.template import TEMPLATE_ID
 from policyarc.mcp_endpoint import JiraConnector
+from policyarc.periodic import Periodic
 from policyarc.store.models import Connector
 
 logger = logging.getLogger(__name__)
@@ -26,9 +25,16 @@ class ConnectorDirectory:
     ) -> None:
         self._sessions = sessions
         self._site_url_template = site_url_template
-        self._interval = interval
         self._jira: dict[str, JiraConnector] = {}
-        self._task: asyncio.Task[None] | None = None
+        # A failed reload keeps serving the last good view; the store may be restarting.
+        self._polling = Periodic(
+            self.reload,
+            interval=interval,
+            name="connector-directory",
+            failure="could not reload connectors; keeping the previous set",
+            logger=logger,
+            run_first=False,  # start() has just loaded
+        )
 
     def jira_for(self, environment_id: str) -> JiraConnector | None:
         return self._jira.get(environment_id)
@@ -49,19 +55,7 @@ class ConnectorDirectory:
 
     async def start(self) -> None:
         await self.reload()
-        self._task = asyncio.create_task(self._poll(), name="connector-directory")
+        self._polling.start()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.reload()
-            except Exception:  # keep serving the last good view; the store may be restarting
-                logger.warning("could not reload connectors; keeping the previous set", exc_info=True)
+        await self._polling.aclose()

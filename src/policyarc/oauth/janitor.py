@@ -7,14 +7,13 @@ than unknown, and an operator can still see it. Runs hourly in the app's lifespa
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from policyarc.periodic import Periodic
 from policyarc.store.models import AccessToken, AuthorizationCode, BrowserSession, LoginState, RefreshToken, utcnow
 
 logger = logging.getLogger(__name__)
@@ -37,25 +36,23 @@ async def purge_expired(sessions: async_sessionmaker[AsyncSession], now: datetim
 class Janitor:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, interval: float = 3600.0) -> None:
         self._sessions = sessions
-        self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        # Nothing depends on a purge having happened: a failed round waits for the next.
+        self._rounds = Periodic(
+            self._purge,
+            interval=interval,
+            name="policyarc-janitor",
+            failure="purging expired rows failed",
+            logger=logger,
+            run_first=True,
+        )
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="policyarc-janitor")
+        self._rounds.start()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._rounds.aclose()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                counts = await purge_expired(self._sessions, utcnow())
-                if any(counts.values()):
-                    logger.info("purged expired rows: %s", counts)
-            except Exception:  # the next round tries again; nothing depends on a purge having happened
-                logger.warning("purging expired rows failed", exc_info=True)
-            await asyncio.sleep(self._interval)
+    async def _purge(self) -> None:
+        counts = await purge_expired(self._sessions, utcnow())
+        if any(counts.values()):
+            logger.info("purged expired rows: %s", counts)

@@ -203,6 +203,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             await gateway.audit.aclose()  # drains: every record of a returned call is committed
             await gateway.connectors.aclose()
             await gateway.policy_watcher.aclose()
+            await gateway.vault.aclose()  # refreshes in flight store their rotated tokens
             await gateway.http.aclose()
             await gateway.engine.dispose()
 

@@ -37,8 +37,9 @@ made on another instance reaches this one within that bound, and `recheck_after=
 call. Inside the bound an instance may use an access token older than the row's: harmless, because a refresh on
 Atlassian does not revoke earlier access tokens (they live out their hour). A token Atlassian refuses makes Jira
 answer 401 and the pipeline call `upstream_rejected`, which marks the link for reconnect only if the row still holds
-the version this task was given (`UPDATE ... WHERE version = :served`): a 401 on a token another instance has
-already replaced only drops the cache entry, and the next call uses the row's token.
+the version this task was given (`UPDATE ... WHERE version = :served`): a 401 on a token the row has already replaced
+(the user signed in again, another instance refreshed) re-reads the row and returns its token, and the pipeline sends
+the call once more with it instead of telling a user who just signed in to sign in again.
 
 Refresh outcomes: `invalid_grant` (GrantRevoked; also Atlassian's answer to a rotated refresh token reused after the
 leeway, which revokes the whole family) marks the link `reconnect` and raises `ToolFailure("reconnect_required")`;
@@ -218,11 +219,14 @@ class TokenVault:
         _served.set((caller.user_id, issued.version))
         return issued.access_token
 
-    async def upstream_rejected(self, caller: Caller) -> None:
-        """Jira refused the token this task was given: mark the link for reconnect, unless it has moved on since.
+    async def upstream_rejected(self, caller: Caller) -> str | None:
+        """Jira refused the token this task was given: a newer token to retry with, or None (link marked).
 
-        "This task" is the task that called `access_token` (a context variable remembers the version it got); called
-        from anywhere else, the link is marked whatever its version.
+        The link is marked for reconnect only if the row still holds the version this task was given ("this task":
+        the one that called `access_token`; a context variable remembers the version it got; called from anywhere
+        else, the link is marked whatever its version). When the row has moved on since (the user signed in again,
+        or another instance refreshed), its token is returned instead, so the caller can send the refused request
+        once more rather than tell the user to sign in again because of this instance's cache.
         """
         served = _served.get()
         version = served[1] if served is not None and served[0] == caller.user_id else None
@@ -245,9 +249,22 @@ class TokenVault:
         except SQLAlchemyError as exc:
             # The caller is told to sign in again either way; the next refresh will find out for itself.
             logger.error("cannot mark the link of user %s for reconnect: %s", caller.user_id, type(exc).__name__)
-            return
+            return None
         if getattr(result, "rowcount", 0):
             logger.info("Atlassian refused the token of user %s: link marked for reconnect", caller.user_id)
+            return None
+        if version is None:
+            return None  # no active link to mark: it is already marked, or gone
+        # Not marked: the row is not active (already marked) or has moved past the refused version. Re-read it.
+        try:
+            token = await self.access_token(caller)
+        except ToolFailure:
+            return None
+        served = _served.get()
+        if served is None or served[1] == version:
+            return None  # the same token again: nothing newer to retry with
+        logger.info("Atlassian refused an older token of user %s: retrying with the link's current one", caller.user_id)
+        return token
 
     async def aclose(self, *, grace: float = 5.0) -> None:
         """Shutdown: let refreshes in flight store their rotated tokens for up to `grace` seconds, cancel the rest.

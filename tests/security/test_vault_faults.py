@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any, cast
 
 import pytest
+from pydantic import BaseModel
 
-from policyarc.connectors.base import ToolFailure
+from policyarc.caller import Caller
+from policyarc.connectors.base import ToolFailure, ToolHints, ToolSpec
+from policyarc.connectors.jira.client import JiraClient
+from policyarc.connectors.jira.errors import JiraUnauthorized
+from policyarc.connectors.jira.tools import JiraCall
 from policyarc.identity.atlassian import AtlassianApp, AtlassianIdentity, UpstreamTokens
 from policyarc.identity.errors import GrantRevoked
+from policyarc.mcp_endpoint import AuditEntry, JiraConnector, ToolPipeline
 from policyarc.vault import TokenVault
 from tests.test_vault import Rig, _rig
 
@@ -171,3 +178,104 @@ async def test_after_a_slow_refresh_another_instance_uses_the_late_token(any_rig
     (late,) = identity.answered
     assert await other.access_token(any_rig.caller) == late.access_token
     assert await any_rig.refreshes() == 1  # the other instance did not ask Atlassian again
+
+
+# -- the pipeline's one retry on a refused token (finding 18) -----------------------------------------------------
+
+
+class NoInput(BaseModel):
+    pass
+
+
+class Rejections:
+    """A vault whose link moves on: each refusal reported gets the next entry of `newer` (None: marked)."""
+
+    def __init__(self, *newer: str | None) -> None:
+        self.newer = list(newer)
+        self.reported = 0
+
+    async def access_token(self, caller: Caller) -> str:
+        return "token-1"
+
+    async def upstream_rejected(self, caller: Caller) -> str | None:
+        self.reported += 1
+        return self.newer.pop(0) if self.newer else None
+
+
+class AllowAll:
+    def allowed(self, caller: Caller, scope: str) -> bool:
+        return True
+
+
+class OneSite:
+    def jira_for(self, environment_id: str) -> JiraConnector:
+        return JiraConnector(environment_id, "acme", "cloud", "https://acme.atlassian.net")
+
+
+class Audit:
+    def __init__(self) -> None:
+        self.entries: list[AuditEntry] = []
+
+    async def record(self, entry: AuditEntry) -> None:
+        self.entries.append(entry)
+
+
+CALLER = Caller("u1", "a@example.com", "acct", "client", "Client", "env", frozenset({"jira:issues:write"}), 0.0)
+
+
+def pipeline_with(
+    vault: Rejections, *, accepted: set[str], sent: list[str], message: str = "Unauthorized"
+) -> ToolPipeline:
+    async def create(call: JiraCall, args: Any) -> dict[str, Any]:
+        sent.append(call.token)
+        if call.token not in accepted:
+            raise JiraUnauthorized(401, [message])
+        return {"key": "ENG-1"}
+
+    tool = ToolSpec[JiraCall](
+        name="create_issue",
+        title="Create",
+        description="",
+        scope="jira:issues:write",
+        input_model=NoInput,
+        output_schema={},
+        hints=ToolHints(read_only=False, destructive=False, idempotent=False),
+        handler=create,
+    )
+    return ToolPipeline(
+        tools=[tool],
+        policy=AllowAll(),
+        connectors=OneSite(),
+        vault=vault,
+        jira=cast(JiraClient, object()),
+        audit=Audit(),
+    )
+
+
+async def test_a_write_refused_with_a_replaced_token_is_sent_once_more_with_the_new_one() -> None:
+    vault, sent = Rejections("token-2"), []
+    result = await pipeline_with(vault, accepted={"token-2"}, sent=sent).call(CALLER, "create_issue", {})
+    assert not result.is_error, result.content
+    assert sent == ["token-1", "token-2"]
+    assert vault.reported == 1
+
+
+async def test_the_retry_happens_once_and_a_second_refusal_asks_to_sign_in_again() -> None:
+    vault, sent = Rejections("token-2", "token-3"), []
+    result = await pipeline_with(vault, accepted={"token-3"}, sent=sent).call(CALLER, "create_issue", {})
+    assert result.is_error and "Sign in again" in result.content[0].text
+    assert sent == ["token-1", "token-2"]  # never a third send
+    assert vault.reported == 2  # the second refusal is reported too: the row's own token was refused
+
+
+async def test_no_retry_when_the_link_is_marked_or_the_scopes_do_not_match() -> None:
+    vault, sent = Rejections(None), []
+    result = await pipeline_with(vault, accepted=set(), sent=sent).call(CALLER, "create_issue", {})
+    assert result.is_error and "Sign in again" in result.content[0].text
+    assert sent == ["token-1"] and vault.reported == 1
+
+    vault, sent = Rejections("token-2"), []
+    scoped = pipeline_with(vault, accepted={"token-2"}, sent=sent, message="Unauthorized; scope does not match")
+    result = await scoped.call(CALLER, "create_issue", {})
+    assert result.is_error and "scopes" in result.content[0].text
+    assert sent == ["token-1"] and vault.reported == 0  # a scope mismatch is no stale token: nothing to re-read

@@ -3,7 +3,7 @@
 
 Fetching a URL a stranger chose is a server-side request forgery risk, so the fetch is narrow: https only
 (plain http only to a loopback host, and only when the gateway itself runs on loopback for development), no
-redirects, a short timeout, a small size cap, and hosts that resolve to private, loopback or link-local
+redirects, one deadline, a small size cap, and hosts that resolve to private, loopback or link-local
 addresses are refused (unless loopback is allowed). The check resolves the name before the request, so a DNS
 answer that changes in between (rebinding) is not covered; a deployment that cares runs the gateway behind an
 egress proxy.
@@ -50,11 +50,11 @@ class CimdError(Exception):
 
 @dataclass(frozen=True)
 class CimdLimits:
-    max_bytes: int = 16 * 1024  # a document is a few hundred bytes; the draft asks servers to cap it (section 4)
+    max_bytes: int = 16 * 1024  # the draft's "Maximum Response Size" consideration; real documents are far smaller
     deadline: float = 5.0  # seconds for name lookup, connect, headers and body together
     max_concurrent: int = 8  # fetches in flight; also the size of the documents' own connection pool
     refusal_ttl: float = 300.0  # seconds a refused URL (or host) is answered from memory
-    max_refusals: int = 4096  # URLs (and hosts) remembered at most, the oldest forgotten first
+    max_refusals: int = 1024  # URLs (and hosts) remembered at most (a URL is at most 2 KiB), oldest forgotten first
     host_strikes: int = 5  # different URLs refused on one host within refusal_ttl before the host is refused
 
     def __post_init__(self) -> None:

@@ -15,6 +15,7 @@ they also cover the name lookup that comes before the request.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 import httpx
@@ -57,8 +58,9 @@ async def read_document(http: httpx.AsyncClient, url: str, *, max_bytes: int, ph
                 raise DocumentUnavailable(f"the client's metadata document answered HTTP {response.status_code}")
             encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
             if encoding not in ("", "identity"):
+                shown = encoding if re.fullmatch(r"[a-z0-9 ,._-]{1,40}", encoding) else "unrecognised"  # goes to logs
                 raise DocumentUnavailable(
-                    f"the client's metadata document came compressed (Content-Encoding: {encoding[:40]}); the "
+                    f"the client's metadata document came compressed (Content-Encoding: {shown}); the "
                     "gateway asks for Accept-Encoding: identity and takes only an uncompressed document"
                 )
             too_large = f"the client's metadata document is larger than {max_bytes} bytes"

@@ -45,6 +45,7 @@ from policyarc.oauth import (
     resource_metadata_url,
 )
 from policyarc.oauth.assemble import build_oauth
+from policyarc.oauth.cimd import CimdLimits, document_client
 from policyarc.oauth.janitor import Janitor
 from policyarc.policy import PolicyRegistry
 from policyarc.policy.store import PolicyGate, PolicyWatcher
@@ -77,6 +78,7 @@ class Gateway:
     resolver: TokenResolver
     provider: GatewayAuthProvider
     session_manager: StreamableHTTPSessionManager
+    documents: MetadataDocumentFetcher
 
 
 def create_app(
@@ -108,6 +110,13 @@ def create_app(
     audit = AuditWriter(engine)
 
     config = OAuthConfig.from_settings(settings, environment_id=environment_id, scopes=GATEWAY_SCOPES)
+    # Client ID Metadata Documents come from URLs strangers choose: their own small pool, never the Jira one.
+    limits = CimdLimits()
+    documents = MetadataDocumentFetcher(
+        document_client(limits.max_concurrent, transport=upstream),
+        allow_loopback_http=config.loopback_issuer,
+        limits=limits,
+    )
     oauth = build_oauth(
         sessions=sessions,
         config=config,
@@ -116,7 +125,7 @@ def create_app(
         policy=gate,
         clock=clock,
         links=vault,
-        documents=MetadataDocumentFetcher(http, allow_loopback_http=config.loopback_issuer),
+        documents=documents,
     )
 
     pipeline = ToolPipeline(
@@ -157,6 +166,7 @@ def create_app(
         resolver=oauth.resolver,
         provider=oauth.provider,
         session_manager=session_manager,
+        documents=documents,
     )
 
     admin_api = AdminApi(
@@ -205,6 +215,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             await gateway.policy_watcher.aclose()
             await gateway.vault.aclose()  # refreshes in flight store their rotated tokens
             await gateway.http.aclose()
+            await gateway.documents.aclose()
             await gateway.engine.dispose()
 
 

@@ -5,17 +5,21 @@ page (10)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
 import sqlalchemy as sa
+from mcp.server.auth.middleware.client_auth import AuthenticationError
 from mcp.server.auth.provider import TokenError
 from mcp.shared.auth import OAuthClientInformationFull
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from policyarc.oauth import pending
+from policyarc.oauth.client_auth import basic_credentials
 from policyarc.oauth.config import OAuthConfig
 from policyarc.oauth.provider import GatewayAuthProvider
 from policyarc.store import models, session_factory
@@ -25,6 +29,7 @@ from tests.oauth.gateway_harness import (
     ISSUER,
     RESOURCE,
     SCOPES,
+    Documents,
     FakeClock,
     FakePolicy,
     Gateway,
@@ -37,6 +42,102 @@ documents = oauth_fixtures.documents
 
 async def _alive(gateway: Gateway, tokens: dict[str, Any]) -> bool:
     return await gateway.resolver.resolve(tokens["access_token"]) is not None
+
+
+# --- finding 6: /revoke accepts public and Basic clients (RFC 7009 section 2.1) -------------------------------
+
+
+async def test_public_client_revokes_with_token_and_client_id_only(gateway: Gateway) -> None:
+    client = await gateway.register(token_endpoint_auth_method="none")
+    tokens = await gateway.tokens_for(client)
+    response = await gateway.client.post(
+        "/revoke", data={"token": tokens["refresh_token"], "client_id": client["client_id"]}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    assert not await _alive(gateway, tokens)
+
+
+async def test_metadata_document_client_revokes(gateway: Gateway, documents: Documents) -> None:
+    url = "https://client.example/oauth/client.json"
+    documents.docs["/oauth/client.json"] = {"client_id": url, "client_name": "Doc", "redirect_uris": [CLIENT_REDIRECT]}
+    tokens = await gateway.tokens_for({"client_id": url})
+    response = await gateway.client.post("/revoke", data={"token": tokens["access_token"], "client_id": url})
+    assert response.status_code == 200, response.text
+    assert not await _alive(gateway, tokens)
+
+
+async def test_basic_client_revokes_without_repeating_its_id_in_the_body(gateway: Gateway) -> None:
+    client = await gateway.register(token_endpoint_auth_method="client_secret_basic")
+    code, verifier = await gateway.code_for(client)
+    issued = await gateway.client.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": verifier,
+            "redirect_uri": CLIENT_REDIRECT,
+            "client_id": client["client_id"],
+        },
+        auth=(client["client_id"], client["client_secret"]),
+    )
+    assert issued.status_code == 200, issued.text
+    tokens = issued.json()
+    wrong = await gateway.client.post(
+        "/revoke", data={"token": tokens["access_token"]}, auth=(client["client_id"], "not-the-secret")
+    )
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    assert wrong.headers["www-authenticate"].startswith("Basic")
+    assert await _alive(gateway, tokens)
+    response = await gateway.client.post(
+        "/revoke", data={"token": tokens["access_token"]}, auth=(client["client_id"], client["client_secret"])
+    )
+    assert response.status_code == 200, response.text
+    assert not await _alive(gateway, tokens)
+
+
+async def test_revoke_still_authenticates_confidential_clients(gateway: Gateway) -> None:
+    client = await gateway.register()  # client_secret_post
+    other = await gateway.register(token_endpoint_auth_method="client_secret_basic")
+    tokens = await gateway.tokens_for(client)
+    no_secret = await gateway.client.post(
+        "/revoke", data={"token": tokens["access_token"], "client_id": client["client_id"]}
+    )
+    assert no_secret.status_code == 401 and no_secret.json()["error"] == "invalid_client"
+    # Basic credentials of one client and the client_id of another in the body: refused, not mixed.
+    crossed = await gateway.client.post(
+        "/revoke",
+        data={"token": tokens["access_token"], "client_id": client["client_id"]},
+        auth=(other["client_id"], other["client_secret"]),
+    )
+    assert crossed.status_code == 401 and "differs" in crossed.json()["error_description"]
+    assert await _alive(gateway, tokens)
+    missing = await gateway.client.post(
+        "/revoke", data={"client_id": client["client_id"], "client_secret": client["client_secret"]}
+    )
+    assert missing.status_code == 400 and missing.json()["error"] == "invalid_request"
+    assert "token is required" in missing.json()["error_description"]
+
+
+async def test_public_client_cannot_revoke_another_clients_token(gateway: Gateway) -> None:
+    victim = await gateway.register(token_endpoint_auth_method="none")
+    attacker = await gateway.register(token_endpoint_auth_method="none")
+    tokens = await gateway.tokens_for(victim)
+    response = await gateway.client.post(
+        "/revoke", data={"token": tokens["access_token"], "client_id": attacker["client_id"]}
+    )
+    assert response.status_code == 200  # RFC 7009 section 2.2: the same answer as for an unknown token
+    assert await _alive(gateway, tokens)
+
+
+def test_basic_credentials_are_form_urlencoded() -> None:
+    # RFC 6749 section 2.3.1: id and secret are form-urlencoded before Basic, so "+" is a space, %3A a colon.
+    raw = f"{quote_plus('my client:1')}:{quote_plus('s3cr+t/:x y')}"
+    header = "Basic " + base64.b64encode(raw.encode()).decode()
+    assert basic_credentials(header) == ("my client:1", "s3cr+t/:x y")
+    assert basic_credentials("Bearer abc") is None
+    with pytest.raises(AuthenticationError):
+        basic_credentials("Basic not-base64!")
 
 
 # --- finding 7: a reuse revokes the family, and the revocation is committed -----------------------------------

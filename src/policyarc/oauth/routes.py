@@ -3,8 +3,9 @@
 - RFC 9728 protected-resource metadata for `{public_url}/mcp`;
 - RFC 8414 authorization-server metadata (ours: it adds `client_id_metadata_document_supported` and `none` as a
   token endpoint auth method, for metadata-document clients, and keeps the issuer exactly `public_url`);
-- the SDK's /authorize and /register handlers as they are, and its /token and /revoke handlers with
-  `HashedSecretAuthenticator` (client secrets are stored hashed, see client_auth.py);
+- the SDK's /authorize and /register handlers as they are, and its /token handler with
+  `HashedSecretAuthenticator` (client secrets are stored hashed, see client_auth.py); our own /revoke
+  (revocation.py), since the SDK's refuses public clients;
 - sign-in through Atlassian (federation.py) and the consent page (consent.py).
 """
 
@@ -15,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from mcp.server.auth.handlers.authorize import AuthorizationHandler
 from mcp.server.auth.handlers.metadata import MetadataHandler, ProtectedResourceMetadataHandler
 from mcp.server.auth.handlers.register import RegistrationHandler
-from mcp.server.auth.handlers.revoke import RevocationHandler
 from mcp.server.auth.handlers.token import TokenHandler
 from mcp.server.auth.settings import ClientRegistrationOptions
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, RequestBodyLimitMiddleware
@@ -32,6 +32,7 @@ from policyarc.oauth.config import OAuthConfig
 from policyarc.oauth.consent import ConsentPages
 from policyarc.oauth.federation import Federation
 from policyarc.oauth.provider import GatewayAuthProvider
+from policyarc.oauth.revocation import RevocationEndpoint
 
 __all__ = [
     "authorization_server_metadata",
@@ -72,7 +73,7 @@ def create_oauth_routes(
         ),
         _client_endpoint("/token", TokenHandler(provider, authenticator).handle),  # type: ignore[arg-type]
         _client_endpoint("/register", RegistrationHandler(provider, options=registration).handle),  # type: ignore[arg-type]
-        _client_endpoint("/revoke", RevocationHandler(provider, authenticator).handle),  # type: ignore[arg-type]
+        _client_endpoint("/revoke", RevocationEndpoint(provider, authenticator).handle),
     ]
     return [*routes, *federation.routes(), *consent.routes()]
 

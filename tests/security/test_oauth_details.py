@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from mcp.server.auth.middleware.client_auth import AuthenticationError
@@ -268,3 +269,54 @@ async def test_concurrent_refreshes_over_http_leave_nothing_alive(gateway: Gatew
     assert not await _alive(gateway, rotated) and not await _alive(gateway, fresh)
     again = await gateway.token(client, grant_type="refresh_token", refresh_token=rotated["refresh_token"])
     assert again.status_code == 400
+
+
+# --- finding 8: /token refuses a resource that is not this gateway's (RFC 8707 section 2.2) -------------------
+
+
+async def test_code_exchange_for_another_resource_is_invalid_target(gateway: Gateway) -> None:
+    client = await gateway.register()
+    code, verifier = await gateway.code_for(client)
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "code_verifier": verifier,
+        "redirect_uri": CLIENT_REDIRECT,
+    }
+    other = await gateway.token(client, **form, resource="https://other.example/mcp")
+    assert other.status_code == 400 and other.json()["error"] == "invalid_target"
+    assert RESOURCE in other.json()["error_description"]
+    assert other.headers["cache-control"] == "no-store"
+    # Refused before anything happened: the code is still good for our resource (trailing slash tolerated).
+    ours = await gateway.token(client, **form, resource=RESOURCE + "/")
+    assert ours.status_code == 200, ours.text
+
+
+async def test_refresh_for_another_resource_is_invalid_target(gateway: Gateway) -> None:
+    client = await gateway.register()
+    tokens = await gateway.tokens_for(client)
+    for resource in ("https://other.example/mcp", f"{ISSUER}/api/v1", "https://gw.example.com.evil.example/mcp"):
+        refused = await gateway.token(
+            client, grant_type="refresh_token", refresh_token=tokens["refresh_token"], resource=resource
+        )
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_target", resource
+    # A repeated resource (RFC 8707 allows several) must name us every time.
+    body = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], **_credentials(client)}
+    mixed = await gateway.client.post(
+        "/token",
+        content=_form([*body.items(), ("resource", RESOURCE), ("resource", "https://other.example/mcp")]),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert mixed.status_code == 400 and mixed.json()["error"] == "invalid_target"
+    ours = await gateway.token(
+        client, grant_type="refresh_token", refresh_token=tokens["refresh_token"], resource=RESOURCE
+    )
+    assert ours.status_code == 200, ours.text
+
+
+def _credentials(client: dict[str, Any]) -> dict[str, str]:
+    return {"client_id": client["client_id"], "client_secret": client["client_secret"]}
+
+
+def _form(pairs: list[tuple[str, str]]) -> bytes:
+    return str(httpx.QueryParams(pairs)).encode()

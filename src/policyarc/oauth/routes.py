@@ -4,7 +4,8 @@
 - RFC 8414 authorization-server metadata (ours: it adds `client_id_metadata_document_supported` and `none` as a
   token endpoint auth method, for metadata-document clients, and keeps the issuer exactly `public_url`);
 - the SDK's /authorize and /register handlers as they are, and its /token handler with
-  `HashedSecretAuthenticator` (client secrets are stored hashed, see client_auth.py); our own /revoke
+  `HashedSecretAuthenticator` (client secrets are stored hashed, see client_auth.py) behind an RFC 8707
+  `resource` check (token_endpoint.py); our own /revoke
   (revocation.py), since the SDK's refuses public clients;
 - sign-in through Atlassian (federation.py) and the consent page (consent.py).
 """
@@ -33,6 +34,7 @@ from policyarc.oauth.consent import ConsentPages
 from policyarc.oauth.federation import Federation
 from policyarc.oauth.provider import GatewayAuthProvider
 from policyarc.oauth.revocation import RevocationEndpoint
+from policyarc.oauth.token_endpoint import ResourceCheckedTokenHandler
 
 __all__ = [
     "authorization_server_metadata",
@@ -71,7 +73,10 @@ def create_oauth_routes(
             _limited(request_response(AuthorizationHandler(provider).handle)),  # type: ignore[arg-type]
             methods=["GET", "POST"],
         ),
-        _client_endpoint("/token", TokenHandler(provider, authenticator).handle),  # type: ignore[arg-type]
+        _client_endpoint(
+            "/token",
+            ResourceCheckedTokenHandler(TokenHandler(provider, authenticator).handle, config).handle,  # type: ignore[arg-type]
+        ),
         _client_endpoint("/register", RegistrationHandler(provider, options=registration).handle),  # type: ignore[arg-type]
         _client_endpoint("/revoke", RevocationEndpoint(provider, authenticator).handle),
     ]

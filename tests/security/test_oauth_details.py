@@ -21,8 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from policyarc.oauth import pending
 from policyarc.oauth.client_auth import basic_credentials
-from policyarc.oauth.config import OAuthConfig
+from policyarc.oauth.config import OAuthConfig, utc
 from policyarc.oauth.provider import GatewayAuthProvider
+from policyarc.oauth.sessions import csrf_token
+from policyarc.secrets import hash_token
 from policyarc.store import models, session_factory
 from tests.oauth import conftest as oauth_fixtures
 from tests.oauth.gateway_harness import (
@@ -34,6 +36,8 @@ from tests.oauth.gateway_harness import (
     FakeClock,
     FakePolicy,
     Gateway,
+    path_of,
+    query_of,
 )
 
 # The gateway over SQLite and the metadata-document host, as tests/oauth uses them.
@@ -320,3 +324,120 @@ def _credentials(client: dict[str, Any]) -> dict[str, str]:
 
 def _form(pairs: list[tuple[str, str]]) -> bytes:
     return str(httpx.QueryParams(pairs)).encode()
+
+
+# --- finding 9: a pending request belongs to the browser that started it ----------------------------------------
+
+
+def _browser(gateway: Gateway) -> httpx.AsyncClient:
+    """Another browser at the same gateway: the same app, its own (empty) cookie jar."""
+    return httpx.AsyncClient(transport=gateway.client._transport, base_url=ISSUER)
+
+
+async def test_authorize_sets_a_host_only_binding_cookie(gateway: Gateway) -> None:
+    client = await gateway.register()
+    started, _ = await gateway.authorize(client["client_id"])
+    cookie = started.headers["set-cookie"]
+    assert cookie.startswith("__Host-policyarc_authorize=pa_ab_")
+    lowered = cookie.lower()
+    assert "secure" in lowered and "httponly" in lowered and "path=/" in lowered and "samesite=lax" in lowered
+    assert "domain=" not in lowered
+    refused, _ = await gateway.authorize(client["client_id"], resource="https://other.example/mcp")
+    assert "set-cookie" not in refused.headers  # an error goes back to the client: nothing to bind
+
+
+async def test_login_link_opened_in_another_browser_is_refused(gateway: Gateway) -> None:
+    client = await gateway.register()
+    started, _ = await gateway.authorize(client["client_id"])
+    login = path_of(started.headers["location"])
+    async with _browser(gateway) as other:
+        response = await other.get(login)
+    assert response.status_code == 403
+    assert "started in another browser" in response.text
+    assert "location" not in response.headers  # not sent on to Atlassian
+
+
+async def test_consent_of_another_browsers_request_is_neither_shown_nor_accepted(gateway: Gateway) -> None:
+    # The victim's browser (gateway.client) is signed in to the gateway.
+    victim_client = await gateway.register()
+    await gateway.tokens_for(victim_client)
+    # The attacker starts an authorization in their own browser and sends the victim the link.
+    attacker_client = await gateway.register(client_name="Attacker")
+    async with _browser(gateway) as attacker:
+        params = {
+            "response_type": "code",
+            "client_id": attacker_client["client_id"],
+            "redirect_uri": CLIENT_REDIRECT,
+            "code_challenge": "x" * 43,
+            "code_challenge_method": "S256",
+            "resource": RESOURCE,
+        }
+        started = await attacker.get("/authorize", params=params)
+    request_id = started.headers["location"].split("request=")[1]
+
+    login = await gateway.client.get(f"/oauth/login?request={request_id}")
+    assert login.status_code == 403
+    page = await gateway.client.get(f"/oauth/consent?request={request_id}")
+    assert page.status_code == 403 and 'value="allow"' not in page.text and "Attacker" not in page.text
+    # Even a well-formed decision from the victim's session is refused, and no code is issued.
+    session = gateway.client.cookies.get("__Host-policyarc_session")
+    assert session is not None
+    posted = await gateway.client.post(
+        "/oauth/consent",
+        data={"request": request_id, "csrf": csrf_token(session, request_id), "decision": "allow"},
+    )
+    assert posted.status_code == 403 and "location" not in posted.headers
+    async with gateway.sessions() as db:
+        codes = await db.scalar(
+            sa.select(sa.func.count())
+            .select_from(models.AuthorizationCode)
+            .where(models.AuthorizationCode.client_id == attacker_client["client_id"])
+        )
+    assert codes == 0
+
+
+async def test_two_authorizations_in_one_browser_both_finish(gateway: Gateway) -> None:
+    one, two = await gateway.register(), await gateway.register()
+    first, _ = await gateway.authorize(one["client_id"])
+    second, _ = await gateway.authorize(two["client_id"])  # the same browser: its cookie is kept, not replaced
+    signed_in = await gateway.sign_in(first.headers["location"])
+    allowed = await gateway.consent(signed_in.headers["location"])
+    assert "code" in query_of(allowed)
+    login = await gateway.client.get(path_of(second.headers["location"]))
+    allowed = await gateway.consent(login.headers["location"])
+    assert "code" in query_of(allowed)
+
+
+async def test_request_stored_without_a_browser_cannot_be_continued(gateway: Gateway) -> None:
+    async with gateway.sessions.begin() as db:
+        request_id = await pending.save_pending(
+            db,
+            pending.PendingAuthorization(
+                client_id="c",
+                redirect_uri=CLIENT_REDIRECT,
+                redirect_uri_provided_explicitly=True,
+                code_challenge="x" * 43,
+                scopes=("jira:issues:read",),
+                state=None,
+                resource=RESOURCE,
+            ),
+            expires_at=utc(gateway.clock, 600),
+        )
+    response = await gateway.client.get(f"/oauth/login?request={request_id}")
+    assert response.status_code == 403
+
+
+def test_same_browser_compares_the_cookie_hash() -> None:
+    request = pending.PendingAuthorization(
+        client_id="c",
+        redirect_uri=CLIENT_REDIRECT,
+        redirect_uri_provided_explicitly=True,
+        code_challenge="x",
+        scopes=(),
+        state=None,
+        resource=RESOURCE,
+        browser_hash=hash_token("pa_ab_cookie"),
+    )
+    assert pending.same_browser(request, "pa_ab_cookie")
+    assert not pending.same_browser(request, "pa_ab_other")
+    assert not pending.same_browser(request, None)

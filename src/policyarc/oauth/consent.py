@@ -23,9 +23,9 @@ from starlette.routing import Route
 from policyarc.mcp_endpoint import PolicyCheck
 from policyarc.oauth import pending
 from policyarc.oauth.config import Clock, utc
-from policyarc.oauth.pages import consent_page, message_page
+from policyarc.oauth.pages import consent_page, message_page, other_browser_page
 from policyarc.oauth.provider import GatewayAuthProvider, caller_for
-from policyarc.oauth.sessions import SESSION_COOKIE, CookieJar, csrf_token, session_user
+from policyarc.oauth.sessions import AUTHORIZE_COOKIE, SESSION_COOKIE, CookieJar, csrf_token, session_user
 from policyarc.store import models
 
 __all__ = ["CONSENT_PATH", "ConsentPages"]
@@ -62,6 +62,8 @@ class ConsentPages:
             asked = await pending.load_pending(db, request_id, now=now)
             if asked is None:
                 return message_page("This sign-in link has expired", _START_AGAIN)
+            if not pending.same_browser(asked, self._cookies.read(request, AUTHORIZE_COOKIE)):
+                return other_browser_page()
             user = await session_user(db, raw_session, now=now)
             if user is None or raw_session is None:
                 return RedirectResponse(f"/oauth/login?request={request_id}", status_code=303)
@@ -97,6 +99,8 @@ class ConsentPages:
             asked = await pending.load_pending(db, request_id, now=now)
             if asked is None:
                 return message_page("This sign-in link has expired", _START_AGAIN)
+            if not pending.same_browser(asked, self._cookies.read(request, AUTHORIZE_COOKIE)):
+                return other_browser_page()
             if decision not in ("allow", "deny"):
                 return message_page("Request refused", "Choose Allow or Deny.", status=400)
             await pending.drop(db, request_id)  # one decision per request

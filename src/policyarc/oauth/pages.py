@@ -7,7 +7,7 @@ from html import escape
 
 from starlette.responses import HTMLResponse
 
-__all__ = ["consent_page", "message_page"]
+__all__ = ["consent_page", "message_page", "other_browser_page"]
 
 # No scripts at all, and no framing: a consent page inside another site's frame is a clickjacking target.
 _HEADERS = {
@@ -41,6 +41,17 @@ def message_page(title: str, message: str, *, status: int = 400, link: tuple[str
     if link is not None:
         body += f'<p><a href="{escape(link[0])}">{escape(link[1])}</a></p>'
     return _page(title, body + "</div>", status)
+
+
+def other_browser_page() -> HTMLResponse:
+    """A pending authorization opened in a browser other than the one that started it (browser_binding.py)."""
+    return message_page(
+        "Continue in the browser that started this",
+        "This connection request was started in another browser (or that browser's cookie is gone), so it cannot "
+        "be continued here. If you did not start it, close this page. Otherwise start again from your MCP client "
+        "(reconnect the PolicyArc server) and finish in the browser it opens.",
+        status=403,
+    )
 
 
 def consent_page(

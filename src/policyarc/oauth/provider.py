@@ -159,7 +159,10 @@ class GatewayAuthProvider:
 
     # --- authorization ---------------------------------------------------------------------------------------
 
-    async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
+    async def authorize(
+        self, client: OAuthClientInformationFull, params: AuthorizationParams, *, browser_hash: str | None = None
+    ) -> str:
+        """Store the request pending sign-in and consent, bound to `browser_hash` (see browser_binding.py)."""
         resource = params.resource or self._config.resource_url
         if resource.rstrip("/") != self._config.resource_url:
             raise AuthorizeError("invalid_target", f"this server issues tokens for {self._config.resource_url} only")
@@ -175,6 +178,7 @@ class GatewayAuthProvider:
                     scopes=tuple(dict.fromkeys(scopes)),
                     state=params.state,
                     resource=self._config.resource_url,
+                    browser_hash=browser_hash,
                 ),
                 expires_at=utc(self._clock, self._config.pending_ttl),
             )

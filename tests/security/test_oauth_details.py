@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from policyarc.oauth import pending
 from policyarc.oauth.client_auth import basic_credentials
 from policyarc.oauth.config import OAuthConfig, utc
+from policyarc.oauth.display import REPLACEMENT, display_text, unsafe_characters
 from policyarc.oauth.provider import GatewayAuthProvider
 from policyarc.oauth.sessions import csrf_token
 from policyarc.secrets import hash_token
@@ -36,6 +37,7 @@ from tests.oauth.gateway_harness import (
     FakeClock,
     FakePolicy,
     Gateway,
+    hidden_fields,
     path_of,
     query_of,
 )
@@ -441,3 +443,52 @@ def test_same_browser_compares_the_cookie_hash() -> None:
     assert pending.same_browser(request, "pa_ab_cookie")
     assert not pending.same_browser(request, "pa_ab_other")
     assert not pending.same_browser(request, None)
+
+
+# --- finding 10: client-chosen text is neutralised on the consent page, refused at registration -----------------
+
+_TRICKS = (
+    "\u202a\u202b\u202c\u202d\u202e"  # bidi embeddings and overrides
+    "\u2066\u2067\u2068\u2069\u200e\u200f"  # bidi isolates and marks
+    "\u0000\u0007\u001b\u007f\u0085\u009b\n\r\t"  # C0, DEL, C1
+    "\u200b\ufeff"  # zero-width space, BOM
+)
+
+
+def test_display_text_replaces_every_control_and_bidi_character() -> None:
+    shown = display_text("Claude" + _TRICKS + "Code")
+    assert shown.startswith("Claude") and shown.endswith("Code")
+    assert not any(c in shown for c in _TRICKS)
+    assert shown.count(REPLACEMENT) == len(_TRICKS)  # newline, tab and CR are controls too: replaced, visibly
+    assert display_text("x" * 500).endswith("\u2026") and len(display_text("x" * 500)) == 100
+    assert display_text("Claude Code") == "Claude Code"
+    assert display_text("\u05e9\u05dc\u05d5\u05dd") == "\u05e9\u05dc\u05d5\u05dd"  # right-to-left letters stay
+    assert unsafe_characters("a\u202eb\u202ec") == ["U+202E"]
+
+
+async def test_registration_refuses_a_name_with_bidi_or_controls(gateway: Gateway) -> None:
+    for name in ("Claude\u202eedoC", "Safe\nApp", "A\u2066B", "x\u200fy", "bell\u0007"):
+        response = await gateway.client.post(
+            "/register", json={"redirect_uris": [CLIENT_REDIRECT], "client_name": name}
+        )
+        assert response.status_code == 400, name
+        assert response.json()["error"] == "invalid_client_metadata"
+        assert "U+" in response.json()["error_description"]
+    ok = await gateway.client.post("/register", json={"redirect_uris": [CLIENT_REDIRECT], "client_name": "Cl\u00e4ude"})
+    assert ok.status_code == 201
+
+
+async def test_consent_page_neutralises_a_metadata_documents_name(gateway: Gateway, documents: Documents) -> None:
+    url = "https://client.example/oauth/client.json"
+    name = "Claude\u202e moc.elgoog\u202c\n\u2067Trusted\u2069"
+    documents.docs["/oauth/client.json"] = {"client_id": url, "client_name": name, "redirect_uris": [CLIENT_REDIRECT]}
+    started, _ = await gateway.authorize(url)
+    signed_in = await gateway.sign_in(started.headers["location"])
+    page = await gateway.client.get(path_of(signed_in.headers["location"]))
+    assert page.status_code == 200
+    assert not any(char in page.text for char in "\u202e\u202c\u2067\u2069\n")
+    assert "<bdi>Claude\ufffd moc.elgoog\ufffd\ufffd\ufffdTrusted\ufffd</bdi>" in page.text
+    # The redirect host, not the self-chosen name, is what stands out.
+    assert "goes back to <strong><bdi>127.0.0.1:9999</bdi></strong>" in page.text
+    allowed = await gateway.client.post("/oauth/consent", data={**hidden_fields(page.text), "decision": "allow"})
+    assert "code" in query_of(allowed)  # neutralised for display, still the same client

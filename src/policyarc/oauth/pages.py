@@ -20,6 +20,7 @@ _HEADERS = {
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#1d2125}"
     "h1{font-size:1.4rem}.box{border:1px solid #dfe1e6;border-radius:8px;padding:1rem 1.25rem}"
+    ".return{font-size:1.1rem;background:#f7f8f9;border-radius:6px;padding:.5rem .75rem}"
     "ul{padding-left:1.2rem}.muted{color:#626f86}.no{color:#ae2e24}"
     "button{font-size:1rem;padding:.5rem 1.25rem;margin-right:.5rem;border-radius:6px;border:1px solid #8590a2}"
     "button.primary{background:#0c66e4;color:#fff;border-color:#0c66e4}"
@@ -66,6 +67,8 @@ def consent_page(
     action: str,
     consented_before: bool,
 ) -> HTMLResponse:
+    """The consent form. Client-chosen values (name, id, redirect host) come through `display.display_text`;
+    the redirect host stands out because a name proves nothing, while the host is where the code will go."""
     items = "".join(
         f"<li>{escape(scope)}</li>"
         if scope in granted
@@ -84,9 +87,11 @@ def consent_page(
         buttons = '<button type="submit" name="decision" value="deny">Back to the client</button>'
         question = "Policy allows none of the permissions it asks for, so it cannot be connected. Ask your admin."
     body = (
-        f'<div class="box"><p><strong>{escape(client_name)}</strong> wants to use PolicyArc as '
+        f'<div class="box"><p><strong><bdi>{escape(client_name)}</bdi></strong> wants to use PolicyArc as '
         f"<strong>{escape(user_label)}</strong>.</p>"
-        f'<p class="muted">Client id: {escape(client_id)}<br>It will return to: {escape(redirect_host)}</p>'
+        f'<p class="return">After you decide, your browser goes back to '
+        f"<strong><bdi>{escape(redirect_host)}</bdi></strong></p>"
+        f'<p class="muted">Client id: {escape(client_id)}</p>'
         f"<p>{question}</p><ul>{items}</ul>{before}"
         f'<form method="post" action="{escape(action)}">{fields}{buttons}</form></div>'
     )

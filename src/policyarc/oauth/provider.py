@@ -37,6 +37,7 @@ from policyarc.mcp_endpoint import PolicyCheck
 from policyarc.oauth import pending
 from policyarc.oauth.cimd import CimdError, MetadataDocumentFetcher, is_metadata_url, redirect_uri_allowed
 from policyarc.oauth.config import Clock, OAuthConfig, utc
+from policyarc.oauth.display import unsafe_characters
 from policyarc.secrets import hash_token, new_token
 from policyarc.store import models
 
@@ -109,6 +110,13 @@ class GatewayAuthProvider:
         if not uris or not all(redirect_uri_allowed(uri) for uri in uris):
             raise RegistrationError(
                 "invalid_redirect_uri", "redirect URIs must be https, http on loopback, or a native app scheme"
+            )
+        hidden = unsafe_characters(client_info.client_name or "")
+        if hidden:  # shown on the consent page; display.py explains how such characters deceive
+            raise RegistrationError(
+                "invalid_client_metadata",
+                f"client_name contains control or bidirectional formatting characters ({', '.join(hidden)}); "
+                "send it as plain text",
             )
         metadata = client_info.model_dump(mode="json", exclude={"client_secret"}, exclude_none=True)
         secret = client_info.client_secret

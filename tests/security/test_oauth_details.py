@@ -37,6 +37,7 @@ from tests.oauth.gateway_harness import (
     FakeClock,
     FakePolicy,
     Gateway,
+    build_gateway_app,
     hidden_fields,
     path_of,
     query_of,
@@ -346,6 +347,42 @@ async def test_authorize_sets_a_host_only_binding_cookie(gateway: Gateway) -> No
     assert "domain=" not in lowered
     refused, _ = await gateway.authorize(client["client_id"], resource="https://other.example/mcp")
     assert "set-cookie" not in refused.headers  # an error goes back to the client: nothing to bind
+
+
+async def test_loopback_http_gateway_binds_with_a_plain_cookie(gateway: Gateway) -> None:
+    # A __Host- cookie must be Secure, which a browser keeps only from https: on http://127.0.0.1 the name drops
+    # the prefix (as the sign-in cookies do), and the binding still holds.
+    issuer = "http://127.0.0.1:8000"
+    config = OAuthConfig(issuer=issuer, environment_id=gateway.environment_id, scopes=SCOPES)
+    async with httpx.AsyncClient() as outbound:
+        app, _, _ = build_gateway_app(
+            sessions=gateway.sessions,
+            config=config,
+            keyring=gateway.keyring,
+            clock=gateway.clock,
+            policy=gateway.policy,
+            outbound=outbound,
+        )
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=issuer) as browser,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=issuer) as other,
+        ):
+            registered = await browser.post("/register", json={"redirect_uris": [CLIENT_REDIRECT]})
+            started = await browser.get(
+                "/authorize",
+                params={
+                    "response_type": "code",
+                    "client_id": registered.json()["client_id"],
+                    "redirect_uri": CLIENT_REDIRECT,
+                    "code_challenge": "x" * 43,
+                    "code_challenge_method": "S256",
+                },
+            )
+            cookie = started.headers["set-cookie"]
+            assert cookie.startswith("policyarc_authorize=pa_ab_") and "secure" not in cookie.lower()
+            login = path_of(started.headers["location"])
+            assert (await other.get(login)).status_code == 403
+            assert (await browser.get(login)).status_code == 303  # on to Atlassian
 
 
 async def test_login_link_opened_in_another_browser_is_refused(gateway: Gateway) -> None:

@@ -14,6 +14,7 @@ import gc
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -150,7 +151,12 @@ def create_app(
         environment_id=environment_id,
         policy=policy,
         policy_watcher=policy_watcher,
-        janitor=Janitor(sessions),
+        janitor=Janitor(
+            sessions,
+            client_unused=timedelta(seconds=settings.client_unused_ttl),
+            # Never while one of its refresh tokens could still be valid.
+            client_idle=timedelta(seconds=max(settings.client_idle_ttl, settings.refresh_token_ttl)),
+        ),
         connectors=connectors,
         vault=vault,
         audit=audit,

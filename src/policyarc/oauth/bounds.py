@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 __all__ = [
     "MAX_CLIENT_NAME",
-    "MAX_METADATA_BYTES",
+    "MAX_JWKS_BYTES",
     "MAX_REDIRECT_URIS",
     "MAX_STATE",
     "MAX_URI",
@@ -37,8 +37,8 @@ MAX_CONTACTS = 10
 MAX_CONTACT = 320  # an e-mail address (RFC 5321 section 4.5.3.1: 64 + 1 + 255)
 MAX_LIST = 10  # grant_types, response_types
 MAX_SHORT = 200  # software_id, software_version, one grant or response type
-# The whole stored record (jwks included, which has no shape to bound field by field).
-MAX_METADATA_BYTES = 16_384
+# jwks has no shape to bound field by field: its JSON text is bounded instead (a few RSA keys fit).
+MAX_JWKS_BYTES = 8192
 MAX_STATE = 2000
 
 # RFC 6749 appendix A.5: state = 1*VSCHAR, VSCHAR = %x20-7E.
@@ -71,11 +71,10 @@ def registration_problem(client: OAuthClientInformationFull) -> RegistrationErro
         or _list_problem("grant_types", client.grant_types, MAX_LIST, MAX_SHORT)
         or _list_problem("response_types", client.response_types, MAX_LIST, MAX_SHORT)
     )
-    if problem is None:
-        stored = client.model_dump(mode="json", exclude={"client_secret"}, exclude_none=True)
-        size = len(json.dumps(stored, separators=(",", ":")).encode())
-        if size > MAX_METADATA_BYTES:
-            problem = f"the client metadata is {size} bytes as stored; at most {MAX_METADATA_BYTES} are accepted"
+    if problem is None and client.jwks is not None:
+        size = len(json.dumps(client.jwks, separators=(",", ":")).encode())
+        if size > MAX_JWKS_BYTES:
+            problem = f"jwks is {size} bytes as JSON; at most {MAX_JWKS_BYTES} are accepted"
     return RegistrationError("invalid_client_metadata", problem) if problem else None
 
 

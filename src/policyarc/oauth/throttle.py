@@ -107,9 +107,10 @@ def client_key(scope: Scope) -> str:
     """The address a request is counted against.
 
     `scope["client"]` is the peer address; uvicorn replaces it with the X-Forwarded-For address only for proxies
-    listed in `--forwarded-allow-ips`, so it cannot be forged by a client, and behind a proxy that is not listed
-    every request counts against the proxy's address. IPv6 addresses count per /64, which one host usually holds
-    entirely (RFC 6177), so rotating through it does not escape the limit.
+    listed in `--forwarded-allow-ips` (`FORWARDED_ALLOW_IPS`, by default 127.0.0.1 alone), so a remote client
+    cannot forge it, and behind a proxy that is not listed every request counts against the proxy's address.
+    IPv6 addresses count per /64, which one host usually holds entirely (RFC 6177), so rotating through it does
+    not escape the limit.
     """
     client = scope.get("client")
     host = str(client[0]) if client else ""

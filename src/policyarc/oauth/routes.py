@@ -61,6 +61,7 @@ def create_oauth_routes(
     registration = ClientRegistrationOptions(
         enabled=True, valid_scopes=list(config.scopes), default_scopes=list(config.default_scopes)
     )
+    authorize = guard_authorize(AuthorizationHandler(provider).handle)  # type: ignore[arg-type]
     metadata = authorization_server_metadata(config)
     resource = protected_resource_metadata(config)
     routes: list[BaseRoute] = [
@@ -77,11 +78,7 @@ def create_oauth_routes(
         # No CORS on /authorize: a browser navigates there, scripts have no business calling it.
         Route(
             "/authorize",
-            _throttled(
-                BodyLimit(request_response(guard_authorize(AuthorizationHandler(provider).handle)), FORM_LIMIT),  # type: ignore[arg-type]
-                limiters.authorize,
-                "/authorize",
-            ),
+            _throttled(BodyLimit(request_response(authorize), FORM_LIMIT), limiters.authorize, "/authorize"),
             methods=["GET", "POST"],
         ),
         _client_endpoint("/token", TokenHandler(provider, authenticator).handle),  # type: ignore[arg-type]

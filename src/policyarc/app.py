@@ -14,7 +14,6 @@ import gc
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -151,12 +150,7 @@ def create_app(
         environment_id=environment_id,
         policy=policy,
         policy_watcher=policy_watcher,
-        janitor=Janitor(
-            sessions,
-            client_unused=timedelta(seconds=settings.client_unused_ttl),
-            # Never while one of its refresh tokens could still be valid.
-            client_idle=timedelta(seconds=max(settings.client_idle_ttl, settings.refresh_token_ttl)),
-        ),
+        janitor=Janitor.from_settings(sessions, settings),
         connectors=connectors,
         vault=vault,
         audit=audit,

@@ -5,7 +5,8 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from policyarc.oauth.janitor import CLIENT_IDLE, CLIENT_UNUSED, GRACE, purge_expired
+from policyarc.oauth.janitor import CLIENT_IDLE, CLIENT_UNUSED, GRACE, Janitor, purge_expired
+from policyarc.settings import load_settings
 from policyarc.store import session_factory
 from policyarc.store.models import (
     BrowserSession,
@@ -99,3 +100,12 @@ async def test_purges_clients_never_used_within_a_day_or_idle_for_months(engine:
     # The limits are the janitor's settings: a shorter idle time takes the client in use too.
     counts = await purge_expired(sessions, now, client_unused=day, client_idle=CLIENT_IDLE - 2 * day)
     assert counts["oauth_clients"] == 1
+
+
+def test_client_limits_come_from_settings_and_outlast_refresh_tokens(engine: AsyncEngine) -> None:
+    sessions = session_factory(engine)
+    default = Janitor.from_settings(sessions, load_settings())
+    assert default.client_limits == (CLIENT_UNUSED, CLIENT_IDLE)
+    settings = load_settings(client_unused_ttl=7200, client_idle_ttl=86_400, refresh_token_ttl=30 * 86_400)
+    tuned = Janitor.from_settings(sessions, settings)
+    assert tuned.client_limits == (timedelta(hours=2), timedelta(days=30))  # the 30-day refresh token TTL wins

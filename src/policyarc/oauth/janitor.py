@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, delete, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,6 +27,9 @@ from policyarc.store.models import (
     RefreshToken,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from policyarc.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +84,19 @@ class Janitor:
             logger=logger,
             run_first=True,
         )
+
+    @classmethod
+    def from_settings(cls, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> Janitor:
+        # A client is never idle while one of its refresh tokens could still be valid.
+        idle = max(settings.client_idle_ttl, settings.refresh_token_ttl)
+        return cls(
+            sessions, client_unused=timedelta(seconds=settings.client_unused_ttl), client_idle=timedelta(seconds=idle)
+        )
+
+    @property
+    def client_limits(self) -> tuple[timedelta, timedelta]:
+        """(never used within, idle for): how long a client may go unused before it is deleted."""
+        return self._client_unused, self._client_idle
 
     async def start(self) -> None:
         self._rounds.start()

@@ -159,7 +159,7 @@ def create_app(
         environment_id=environment_id,
         policy=policy,
         policy_watcher=policy_watcher,
-        janitor=Janitor(sessions),
+        janitor=Janitor.from_settings(sessions, settings),
         connectors=connectors,
         vault=vault,
         audit=audit,

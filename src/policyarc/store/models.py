@@ -249,6 +249,9 @@ class OAuthClient(Base):
     kind: Mapped[str] = mapped_column(String(8))  # types.ClientKind
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # When a code or token was last issued to it (at most hourly precision, see provider.py); None = never.
+    # The janitor deletes clients never used within a day of registering, or unused for months.
+    last_used_at: Mapped[datetime | None]
 
 
 class AuthorizationCode(Base):

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     access_token_ttl: int = Field(default=900, ge=60, le=86_400)
     refresh_token_ttl: int = Field(default=30 * 86_400, ge=3600, le=365 * 86_400)
     upstream_timeout: float = Field(default=30.0, gt=0, le=300)
+    # A write's audit record still pending this long after it was made is taken as left by a gateway that stopped
+    # mid-call and marked interrupted (policyarc.audit_intents says why age, and why 15 minutes). 0 marks every
+    # pending write at start-up: for a single instance only.
+    audit_intent_grace: float = Field(default=900.0, ge=0, le=7 * 86_400)
     log_level: LogLevel = "info"
 
     @model_validator(mode="before")

@@ -1,8 +1,8 @@
 """The MCP endpoint: tools/list by scope, and the tools/call pipeline (the hot path).
 
     gateway token -> Caller -> tool's scope in the token? (else HTTP 403 insufficient_scope) -> policy still
-    allows? -> the caller's own upstream token from the vault -> upstream call -> compact result -> audit
-    record committed -> response
+    allows? -> the caller's own upstream token from the vault -> (a write: its audit intent committed) ->
+    upstream call -> compact result -> audit record committed (a write: its intent completed) -> response
 
 `McpEndpoint` is the ASGI app mounted at /mcp: it authenticates the bearer token, answers the scope
 challenge at the HTTP level (RFC 6750 section 3.1) where it can see the tool's name, and hands the request to

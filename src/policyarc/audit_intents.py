@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from policyarc.periodic import Periodic
 from policyarc.store.models import AUDIT_INTERRUPTED, AUDIT_PENDING, AuditRecord
 
-__all__ = ["DEFAULT_GRACE", "IntentSweeper", "mark_interrupted"]
+__all__ = ["DEFAULT_GRACE", "DEFAULT_INTERVAL", "IntentSweeper", "mark_interrupted"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,6 @@ class IntentSweeper:
         self._engine = engine
         self._grace = grace
         self._clock = clock
-        self.marked = 0  # records marked interrupted by this sweeper, for tests and logs
         self._rounds = Periodic(
             self.sweep,
             interval=interval,
@@ -95,7 +94,6 @@ class IntentSweeper:
         before = datetime.fromtimestamp(self._clock() - self._grace, UTC)
         count = await mark_interrupted(self._engine, before)
         if count:
-            self.marked += count
             logger.warning(
                 "%d audit record%s of writes marked interrupted: their gateway stopped before recording the "
                 "outcome; each may have reached Jira (check the issue's history there)",

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     # so are clients with none issued for `client_idle_ttl` (never sooner than their refresh tokens expire).
     client_unused_ttl: int = Field(default=86_400, ge=3600, le=365 * 86_400)
     client_idle_ttl: int = Field(default=90 * 86_400, ge=86_400, le=3650 * 86_400)
+    # A write's audit record still pending this long after it was made is taken as left by a gateway that stopped
+    # mid-call and marked interrupted (policyarc.audit_intents says why age, and why 15 minutes). 0 marks every
+    # pending write at start-up: for a single instance only.
+    audit_intent_grace: float = Field(default=900.0, ge=0, le=7 * 86_400)
     log_level: LogLevel = "info"
 
     @model_validator(mode="before")

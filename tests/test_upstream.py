@@ -14,6 +14,7 @@ import zlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import httpx
 import orjson
 import pytest
@@ -182,6 +183,28 @@ def test_decode_body_refuses_a_bomb_without_inflating_it() -> None:
     assert decode_body("gzip", gzip.compress(bytes(1024)), max_body=1024) == bytes(1024)  # the bound is inclusive
 
 
+def test_decode_body_never_inflates_past_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    produced: list[int] = []
+    real = zlib.decompressobj
+
+    class Spy:
+        def __init__(self, wbits: int) -> None:
+            self._inner = real(wbits)
+
+        def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+            out = self._inner.decompress(data, max_length)
+            produced.append(len(out))
+            return out
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._inner, name)
+
+    monkeypatch.setattr("policyarc.upstream.zlib.decompressobj", Spy)
+    with pytest.raises(UpstreamBodyTooLarge):
+        decode_body("gzip", _bomb(8 * 1024 * 1024), max_body=1024 * 1024)
+    assert produced and max(produced) <= 1024 * 1024 + 1  # memory held by the bound, not by the bomb
+
+
 @pytest.mark.parametrize(
     ("coding", "packed", "says"),
     [
@@ -290,6 +313,18 @@ async def test_a_bomb_is_refused_by_the_jira_client_and_not_retried(upstreams: U
         f"Jira's answer is larger than the gateway reads ({MAX_BODY:,} bytes); ask for fewer results or fields."
     ]
     assert upstreams.hits["/bomb"] == 2  # once for the bare send, once for the client: no retry
+
+
+async def test_the_jira_path_asks_only_for_what_it_reads(upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch) -> None:
+    # aiohttp's default grows with what is installed (brotli, zstandard); the gateway's must not.
+    defaults = {**aiohttp.ClientRequest.DEFAULT_HEADERS, "Accept-Encoding": "gzip, deflate, br, zstd"}
+    monkeypatch.setattr(aiohttp.ClientRequest, "DEFAULT_HEADERS", defaults)
+    upstream = AiohttpUpstream()
+    try:
+        await upstream.send("GET", upstreams.url("/cookie"), headers={"Authorization": "Bearer t"})
+    finally:
+        await upstream.aclose()
+    assert upstreams.accept_encoding == [ACCEPT_ENCODING]
 
 
 async def test_an_answer_over_the_bound_on_the_wire_is_refused_before_it_is_read(upstreams: Upstreams) -> None:

@@ -47,15 +47,16 @@ class Recorder(httpx.AsyncBaseTransport):
 async def product(
     tmp_path: Path, network: Callable[[ASGIApp], ASGIApp] = lambda app: app
 ) -> AsyncIterator[tuple[Product, Recorder]]:
-    """`running_product`, with the gateway's upstream recorded and, through `network`, alterable."""
+    """`running_product`, with the gateway's upstream recorded and, through `network`, alterable; Atlassian over
+    https, as for real, so the Secure cookie Jira sets would be sent back by a client that keeps cookies."""
     sim_app = create_sim_app(SimConfig(rate_limits_enabled=False), seed=SIM_SEED)
     settings = load_settings(
         data_dir=tmp_path / "gw",
         database_url="",
         public_url=GATEWAY,
-        atlassian_auth_url="http://sim/auth",
-        atlassian_api_url="http://sim/api",
-        atlassian_site_url="http://sim/site/{site}",
+        atlassian_auth_url="https://sim/auth",
+        atlassian_api_url="https://sim/api",
+        atlassian_site_url="https://sim/site/{site}",
     )
     recorder = Recorder(httpx.ASGITransport(network(sim_app)))
     app = create_app(settings, upstream=recorder)

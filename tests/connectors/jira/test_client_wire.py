@@ -71,3 +71,16 @@ async def test_an_edge_error_on_a_read_is_retried_and_then_read(http: httpx.Asyn
     assert "<" not in str(raised.value)
     issue = await jira.get(ACME_CLOUD_ID, "issue/ENG-1", await _token(http))  # the fault was used up
     assert issue["key"] == "ENG-1"
+
+
+async def test_a_cookie_jira_sets_for_one_user_is_not_sent_for_the_next(sim: Starlette) -> None:
+    # https, so the Secure cookie Jira sets would be sent back by the client's jar.
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(sim), base_url="https://sim") as http:
+        jira = JiraClient(HttpxUpstream(http), api_url="https://sim/api")
+        for email in ("alice@example.com", "bob@example.com"):
+            token = (await http.post("/_sim/tokens", json={"email": email})).json()["access_token"]
+            await jira.get(ACME_CLOUD_ID, "myself", token)
+        assert any(cookie.name == "atlassian.xsrf.token" for cookie in http.cookies.jar)  # the jar did keep it
+        log = (await http.get("/_sim/requests", params={"path": "*/myself"})).json()["requests"]
+    assert len(log) == 2
+    assert all("cookie" not in entry["headers"] for entry in log)

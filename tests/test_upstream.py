@@ -21,8 +21,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from policyarc import cli_admin
 from policyarc.connectors.jira.client import JiraClient, RetryPolicy
 from policyarc.connectors.jira.errors import JiraUnavailable
+from policyarc.connectors.jira.template import SiteLookupError, resolve_cloud_id
 from policyarc.upstream import (
     ACCEPT_ENCODING,
     MAX_BODY,
@@ -246,6 +248,7 @@ class Upstreams:
         self.accept_encoding: list[str | None] = []
         app = web.Application()
         app.router.add_get("/bomb", self.bomb)
+        app.router.add_get("/site/{site}/_edge/tenant_info", self.bomb)
         app.router.add_get("/big", self.big)
         app.router.add_get("/br", self.brotli)
         app.router.add_get("/cookie", self.cookie)
@@ -370,3 +373,12 @@ async def test_no_upstream_cookie_is_kept_for_the_next_caller(upstreams: Upstrea
     finally:
         await upstream.aclose()
     assert upstreams.cookies == [None, None, None, None]
+
+
+async def test_the_cli_tenant_info_look_up_is_bounded_too(upstreams: Upstreams) -> None:
+    async with cli_admin.http_client() as http:
+        with pytest.raises(SiteLookupError) as raised:
+            await resolve_cloud_id(http, upstreams.url("/").rstrip("/") + "/site/{site}", "acme")
+    assert raised.value.code == "site_unreachable"
+    assert "(UpstreamBodyTooLarge)" in raised.value.message
+    assert upstreams.hits["/site/acme/_edge/tenant_info"] == 1

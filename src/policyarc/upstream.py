@@ -73,7 +73,7 @@ class UpstreamBodyTooLarge(UpstreamDecodingError):
         self.limit = limit
 
 
-def decode_body(coding: str | None, raw: bytes, max_body: int = MAX_BODY) -> bytes:
+def decode_body(coding: str | None, raw: bytes | bytearray, max_body: int = MAX_BODY) -> bytes:
     """The body as the application sent it, given its `Content-Encoding` (RFC 9110 section 8.4).
 
     Inflates with `decompressobj(...).decompress(raw, max_length)` so no more than `max_body + 1` bytes are ever
@@ -81,10 +81,10 @@ def decode_body(coding: str | None, raw: bytes, max_body: int = MAX_BODY) -> byt
     which some servers send instead, is accepted as well (as browsers and httpx do).
     """
     if not coding:
-        return raw
+        return bytes(raw)  # no copy when it already is bytes
     coding = coding.strip().lower()
     if coding == "identity":
-        return raw
+        return bytes(raw)
     if coding in ("gzip", "x-gzip"):
         return _inflate(raw, _GZIP_WBITS, max_body)
     if coding == "deflate":
@@ -99,7 +99,7 @@ def decode_body(coding: str | None, raw: bytes, max_body: int = MAX_BODY) -> byt
     )
 
 
-def _inflate(raw: bytes, wbits: int, max_body: int) -> bytes:
+def _inflate(raw: bytes | bytearray, wbits: int, max_body: int) -> bytes:
     inflater = zlib.decompressobj(wbits)
     try:
         body = inflater.decompress(raw, max_body + 1)
@@ -177,7 +177,7 @@ class AiohttpUpstream:
         except aiohttp.ClientError as exc:  # dropped or garbled after the request may have been sent
             raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__) from exc
 
-    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes | bytearray:
         """The body as sent, at most `max_body` bytes: one read when the length is declared (the usual case),
         else chunk by chunk (chunked transfer, as Atlassian's edge sends compressed answers)."""
         length = response.content_length
@@ -190,7 +190,7 @@ class AiohttpUpstream:
             chunks += chunk
             if len(chunks) > self.max_body:
                 raise UpstreamBodyTooLarge(self.max_body, decoded=False)
-        return bytes(chunks)
+        return chunks  # decode_body inflates from it, or copies it once into bytes
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -242,7 +242,7 @@ class HttpxUpstream:
                     raise UpstreamBodyTooLarge(self.max_body, decoded=False)
         finally:
             await response.aclose()
-        body = decode_body(response.headers.get("Content-Encoding"), bytes(raw), self.max_body)
+        body = decode_body(response.headers.get("Content-Encoding"), raw, self.max_body)
         return UpstreamResponse(response.status_code, response.headers, body)
 
 

@@ -177,6 +177,11 @@ def test_decode_body_reads_what_the_gateway_asks_for(coding: str | None, packed:
     assert decode_body(coding, packed) == b'{"a": 1}'
 
 
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br"])
+def test_an_empty_body_labelled_with_a_coding_is_empty(coding: str) -> None:
+    assert decode_body(coding, b"") == b""  # a 204 or a HEAD answer with the label a server put on all
+
+
 def test_decode_body_refuses_a_bomb_without_inflating_it() -> None:
     with pytest.raises(UpstreamBodyTooLarge) as raised:
         decode_body("gzip", _bomb(8 * 1024 * 1024), max_body=1024 * 1024)

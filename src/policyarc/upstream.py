@@ -80,7 +80,7 @@ def decode_body(coding: str | None, raw: bytes | bytearray, max_body: int = MAX_
     produced, whatever the ratio. `deflate` is the zlib format (RFC 9110 section 8.4.1.2); a raw deflate stream,
     which some servers send instead, is accepted as well (as browsers and httpx do).
     """
-    if not coding:
+    if not coding or not raw:  # an empty body (a 204, a HEAD) may still be labelled with its coding
         return bytes(raw)  # no copy when it already is bytes
     coding = coding.strip().lower()
     if coding == "identity":

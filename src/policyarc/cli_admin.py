@@ -117,10 +117,13 @@ async def _environment(session: Any, name: str) -> Any:
 
 
 def http_client() -> Any:
-    """The outbound client for tenant_info look-ups (a seam for tests)."""
+    """The outbound client for tenant_info look-ups (a seam for tests): the gateway's transport, so an answer is
+    decoded within the same bound as every other upstream answer (httpx's own decoders have none)."""
     import httpx
 
-    return httpx.AsyncClient()
+    from policyarc.upstream import AiohttpTransport
+
+    return httpx.AsyncClient(transport=AiohttpTransport(), follow_redirects=False)
 
 
 def _keyring(settings: Any) -> Any:

@@ -500,3 +500,28 @@ async def test_a_fault_in_a_tool_is_a_tool_error_on_both_paths(
         ("get_issue", "internal_error"),
         ("get_issue", "invalid_arguments"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        (httpx.ReadTimeout("slow"), "The connection to Jira failed after the change was sent (ReadTimeout)"),
+        (httpx.Response(500, json={}), "Jira answered HTTP 500 to this change, which it may have made."),
+    ],
+    ids=["ReadTimeout", "HTTP 500"],
+)
+async def test_a_write_that_may_have_happened_tells_the_agent_to_check_first(answer: Any, words: str) -> None:
+    def jira(request: httpx.Request) -> httpx.Response:
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    sim = create_sim_app(SimConfig(rate_limits_enabled=False))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(jira)) as http:
+        pipeline, audit = pipeline_for(sim, http)
+        result = await pipeline.call(CALLER, "update_issue", {"key": "ENG-1", "summary": "new"})
+    assert result.is_error
+    assert result.content[0].text.startswith(words)
+    assert "Check the issue in Jira (for a new issue, search for it) before retrying" in result.content[0].text
+    [entry] = audit.entries
+    assert entry.error_code == "outcome_unknown"

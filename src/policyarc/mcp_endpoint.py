@@ -12,6 +12,7 @@ the SDK's stateless Streamable HTTP transport, which serves both the 2026-07-28 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from policyarc.connectors.base import ToolFailure, ToolSpec
 from policyarc.connectors.jira.client import JiraClient
 from policyarc.connectors.jira.errors import JiraBadRequest, JiraError, JiraRateLimited, JiraUnauthorized
 from policyarc.connectors.jira.tools import JiraCall
+from policyarc.tool_faults import internal_failure
 
 logger = logging.getLogger(__name__)
 
@@ -218,7 +220,10 @@ class ToolPipeline:
             text = tool.text(result) if tool.text else orjson.dumps(result).decode()
             outcome = types.CallToolResult(content=[types.TextContent(text=text)], structured_content=result)
             error_code = None
-        except ToolFailure as failure:
+        except Exception as exc:
+            # Anything else is a bug or an input no check foresaw: a tool error with a stable code and its audit
+            # record, never an HTTP 500; the log gets a traceback without the arguments (tool_faults.py).
+            failure = exc if isinstance(exc, ToolFailure) else internal_failure(name, caller.user_id, exc)
             outcome = types.CallToolResult(content=[types.TextContent(text=failure.message)], is_error=True)
             error_code = failure.code
             upstream_status = upstream_status or failure.upstream_status
@@ -323,7 +328,11 @@ def _describe_validation(tool: str, exc: ValidationError) -> str:
 
 def _digest(arguments: dict[str, Any]) -> str:
     """A digest, not the arguments: audit shows that two calls were the same without storing their content."""
-    return hashlib.sha256(orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+    try:
+        encoded = orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer past 64 bits (the SDK's JSON parser keeps them): the slower encoder takes it
+        encoded = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=repr).encode()
+    return hashlib.sha256(encoded).hexdigest()[:32]
 
 
 def build_mcp_server(pipeline: ToolPipeline, *, version: str) -> Server[Any]:

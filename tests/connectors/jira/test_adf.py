@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 from policyarc.connectors.jira.adf import adf_to_markdown, markdown_to_adf
 from policyarc.sim.atlassian.adf import plain_text, validate_adf
 
-SHARED_ATLASSIAN = Path(__file__).resolve().parents[3] / ".." / "shared" / "atlassian"
+# shared/ sits beside the clone (CI, the main checkout) or beside the folder of worktrees: the nearest one up.
+SHARED_ATLASSIAN = next(
+    (
+        folder / "shared" / "atlassian"
+        for folder in Path(__file__).resolve().parents[4:]
+        if (folder / "shared" / "atlassian").is_dir()
+    ),
+    Path(__file__).resolve().parents[4] / "shared" / "atlassian",
+)
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -266,6 +274,14 @@ def test_multiple_line_breaks_keep_empty_lines() -> None:
 )  # fmt: skip
 def test_odd_input_never_raises(value: Any) -> None:
     assert isinstance(adf_to_markdown(value), str)
+
+
+def test_misplaced_nodes_keep_their_text() -> None:
+    # Not valid ADF, but a total renderer still shows what the user wrote (found by the property tests).
+    assert adf_to_markdown(doc({"type": "mention", "content": [t("Alice")]})) == "@Alice"
+    assert "lost" in adf_to_markdown(doc({"type": "table", "content": [p(t("lost"))]}))
+    row = {"type": "tableRow", "content": [p(t("cell"))]}
+    assert "cell" in adf_to_markdown(doc({"type": "table", "content": [row]}))
 
 
 def test_deep_nesting_keeps_text_without_recursion_errors() -> None:

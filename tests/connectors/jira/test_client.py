@@ -5,6 +5,7 @@ from policyarc.connectors.jira.client import JiraClient, RetryPolicy
 from policyarc.connectors.jira.errors import (
     JiraBadRequest,
     JiraNotFound,
+    JiraOutcomeUnknown,
     JiraRateLimited,
     JiraUnauthorized,
     JiraUnavailable,
@@ -136,3 +137,68 @@ async def test_query_parameters_are_encoded_as_httpx_would() -> None:
     assert query["jql"] == "project = ENG & x"  # spaces, = and & stay inside the value
     assert query.get_list("expand") == ["names", "schema"]
     assert query["validate"] == "false" and query["startAt"] == "0"
+
+
+# -- issue 8: reads retried on 500 as the README says; a write's error says whether it may have been made -------
+
+
+async def test_read_retries_500_then_succeeds() -> None:
+    transport, seen = scripted(httpx.Response(500, json={"errorMessages": ["oops"]}), httpx.Response(200, json={}))
+    assert await client_for(transport).get("cid", "issue/ENG-1", "t") == {}
+    assert len(seen) == 2
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("dropped"), httpx.WriteError("reset")],
+    ids=["ReadTimeout", "RemoteProtocolError", "WriteError"],
+)
+async def test_write_that_may_have_reached_jira_says_to_check_before_retrying(failure: Exception) -> None:
+    transport, seen = scripted(failure, httpx.Response(201, json={"key": "ENG-9"}))
+    with pytest.raises(JiraOutcomeUnknown) as info:
+        await client_for(transport).request("PUT", "cid", "issue/ENG-1", "t", json={"fields": {}})
+    assert len(seen) == 1
+    text = info.value.describe()
+    assert info.value.code == "outcome_unknown"
+    assert f"({type(failure).__name__})" in text
+    assert "may have made it" in text
+    assert "Check the issue in Jira" in text and "before retrying" in text
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+async def test_write_answered_5xx_may_have_happened_and_keeps_jiras_words(status: int) -> None:
+    transport, seen = scripted(httpx.Response(status, json={"errorMessages": ["Internal server error"]}))
+    with pytest.raises(JiraOutcomeUnknown) as info:
+        await client_for(transport).request("POST", "cid", "issue", "t", json={"fields": {}})
+    assert len(seen) == 1
+    text = info.value.describe()
+    assert f"HTTP {status} to this change, which it may have made" in text
+    assert "Check the issue in Jira (for a new issue, search for it) before retrying" in text
+    assert "try again shortly" not in text
+    assert text.endswith("Jira said: Internal server error")
+
+
+async def test_write_that_never_left_says_the_change_was_not_made() -> None:
+    transport, seen = scripted(httpx.ConnectError("refused"), httpx.ConnectTimeout("t"), httpx.ConnectError("no"))
+    with pytest.raises(JiraUnavailable) as info:
+        await client_for(transport).request("POST", "cid", "issue", "t", json={})
+    assert len(seen) == 3
+    assert not isinstance(info.value, JiraOutcomeUnknown)
+    assert info.value.describe() == "Jira is unreachable (ConnectError); the change was not made; try again shortly."
+
+
+async def test_write_refused_by_the_rate_limiter_says_the_change_was_not_made() -> None:
+    transport, seen = scripted(httpx.Response(429, headers={"Retry-After": "60"}, json={}))
+    with pytest.raises(JiraRateLimited) as info:
+        await client_for(transport).request("POST", "cid", "issue/ENG-1/transitions", "t", json={})
+    assert len(seen) == 1
+    assert info.value.describe() == "Jira's rate limit was reached. The change was not made."
+
+
+async def test_read_failures_keep_saying_try_again() -> None:
+    transport, seen = scripted(httpx.ReadTimeout("a"), httpx.ReadTimeout("b"), httpx.ReadTimeout("c"))
+    with pytest.raises(JiraUnavailable) as info:
+        await client_for(transport).request("POST", "cid", "search/jql", "t", json={}, read_only=True)
+    assert len(seen) == 3
+    assert not isinstance(info.value, JiraOutcomeUnknown)
+    assert info.value.describe() == "The connection to Jira failed (ReadTimeout); try again shortly."

@@ -1,9 +1,11 @@
 """The upstream Jira Cloud REST v3 client: one pooled `Upstream` (upstream.py), the caller's token on every call.
 
-Retries: a read is retried on 429/502/503/504 and on connection failures, honouring `Retry-After` with
+Retries: a read is retried on 429/500/502/503/504 and on connection failures, honouring `Retry-After` with
 jitter, within a bounded number of attempts and total wait. A write is retried only when it certainly did
 not run: the connection was never made, or Jira's rate limiter refused it (429 is answered before the
-request is processed). Everything else surfaces as a `JiraError` carrying Jira's own message.
+request is processed). Everything else surfaces as a `JiraError` carrying Jira's own message; a write that
+may have reached Jira (no answer after sending, or a 5xx) as `JiraOutcomeUnknown`, which says to check the
+issue before retrying, and one that certainly did not run says so.
 """
 
 from __future__ import annotations
@@ -23,13 +25,19 @@ from policyarc.connectors.jira.errors import (
     JiraError,
     JiraForbidden,
     JiraNotFound,
+    JiraOutcomeUnknown,
     JiraRateLimited,
     JiraUnauthorized,
     JiraUnavailable,
 )
 from policyarc.upstream import Upstream, UpstreamBodyTooLarge, UpstreamDecodingError, UpstreamResponse
 
-RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# The request never left the gateway: retrying is safe for reads and writes alike.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+CHECK_FIRST = (
+    "Check the issue in Jira (for a new issue, search for it) before retrying, or the change may be made twice."
+)
 
 
 @dataclass(frozen=True)
@@ -78,18 +86,27 @@ class JiraClient:
             last = attempt == self._retry.attempts
             try:
                 response = await self._upstream.send(method, url, headers=headers, content=content)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                # The request never left: retrying is safe for reads and writes alike.
+            except NOT_SENT as exc:
                 if last:
-                    raise JiraUnavailable(None, [f"Jira is unreachable ({type(exc).__name__})."]) from exc
+                    outcome = "try again shortly" if safe else "the change was not made; try again shortly"
+                    raise JiraUnavailable(None, [f"Jira is unreachable ({type(exc).__name__}); {outcome}."]) from exc
                 await asyncio.sleep(self._backoff(attempt, None))
                 continue
             except UpstreamDecodingError as exc:
                 # The same request would get the same answer: never retried.
                 raise JiraUnavailable(None, [_undecodable(exc)]) from exc
             except httpx.HTTPError as exc:
-                if last or not safe:
-                    raise JiraUnavailable(None, [f"The connection to Jira failed ({type(exc).__name__})."]) from exc
+                if not safe:
+                    raise JiraOutcomeUnknown(
+                        None,
+                        [
+                            f"The connection to Jira failed after the change was sent ({type(exc).__name__}), "
+                            f"so Jira may have made it. {CHECK_FIRST}"
+                        ],
+                    ) from exc
+                if last:
+                    message = f"The connection to Jira failed ({type(exc).__name__}); try again shortly."
+                    raise JiraUnavailable(None, [message]) from exc
                 await asyncio.sleep(self._backoff(attempt, None))
                 continue
             status = response.status
@@ -100,7 +117,7 @@ class JiraClient:
                 if delay <= self._retry.max_wait:
                     await asyncio.sleep(delay)
                     continue
-            raise _error_for(response)
+            raise _error_for(response, write=not safe)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
@@ -143,7 +160,7 @@ def _retry_after(response: UpstreamResponse) -> float | None:
         return None
 
 
-def _error_for(response: UpstreamResponse) -> JiraError:
+def _error_for(response: UpstreamResponse, *, write: bool = False) -> JiraError:
     status = response.status
     messages: list[str] = []
     field_errors: dict[str, str] = {}
@@ -171,10 +188,16 @@ def _error_for(response: UpstreamResponse) -> JiraError:
         kind = JiraRateLimited
         if not messages:
             messages = ["Jira's rate limit was reached."]
+        if write:
+            messages.append("The change was not made.")  # the rate limiter answers before anything runs
     elif status >= 500:
-        kind = JiraUnavailable
         said = f" Jira said: {' '.join(messages)}" if messages else ""
-        messages = [f"Jira is having trouble (HTTP {status}); try again shortly.{said}"]
+        if write:
+            kind = JiraOutcomeUnknown
+            messages = [f"Jira answered HTTP {status} to this change, which it may have made. {CHECK_FIRST}{said}"]
+        else:
+            kind = JiraUnavailable
+            messages = [f"Jira is having trouble (HTTP {status}); try again shortly.{said}"]
     else:
         kind = JiraError
     return kind(status, messages, field_errors, retry_after=_retry_after(response))

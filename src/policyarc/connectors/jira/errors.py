@@ -7,6 +7,8 @@
     ├── JiraUnauthorized      401: the user's Atlassian token is invalid or its scopes do not cover the call
     ├── JiraRateLimited       429 after the retries allowed; `retry_after` seconds
     └── JiraUnavailable       5xx, timeouts, dropped connections, garbage answers
+        └── JiraOutcomeUnknown    a write that may have reached Jira failed without an answer (timeout,
+                                  dropped connection) or with a 5xx: it may have been made, check first
 
 Messages never contain tokens.
 """
@@ -64,3 +66,7 @@ class JiraRateLimited(JiraError):
 
 class JiraUnavailable(JiraError):
     code = "upstream_unavailable"
+
+
+class JiraOutcomeUnknown(JiraUnavailable):
+    code = "outcome_unknown"

@@ -8,7 +8,7 @@ from typing import Any
 
 from policyarc.connectors.base import ToolFailure
 from policyarc.connectors.jira import inputs, shaping
-from policyarc.connectors.jira.adf import markdown_to_adf
+from policyarc.connectors.jira.adf import markdown_to_adf_async
 from policyarc.connectors.jira.client import JiraClient
 
 READ = "jira:issues:read"
@@ -84,7 +84,7 @@ async def create_issue(call: JiraCall, args: inputs.CreateIssueInput) -> dict[st
         }
     )
     if args.description:
-        fields["description"] = markdown_to_adf(args.description)
+        fields["description"] = await markdown_to_adf_async(args.description)
     if args.assignee:
         fields["assignee"] = {"accountId": await _account_id(call, args.assignee)}
     if args.priority:
@@ -102,7 +102,7 @@ async def update_issue(call: JiraCall, args: inputs.UpdateIssueInput) -> dict[st
     if args.summary is not None:
         fields["summary"] = args.summary
     if args.description is not None:
-        fields["description"] = markdown_to_adf(args.description)
+        fields["description"] = await markdown_to_adf_async(args.description)
     if args.priority:
         fields["priority"] = {"name": args.priority}
     if args.assignee:
@@ -143,7 +143,7 @@ async def transition_issue(call: JiraCall, args: inputs.TransitionIssueInput) ->
     if args.fields:
         body["fields"] = args.fields
     if args.comment:
-        body["update"] = {"comment": [{"add": {"body": markdown_to_adf(args.comment)}}]}
+        body["update"] = {"comment": [{"add": {"body": await markdown_to_adf_async(args.comment)}}]}
     await call.client.request("POST", call.cloud_id, f"issue/{args.key}/transitions", call.token, json=body)
     return {
         "key": args.key.upper(),

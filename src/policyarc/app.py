@@ -139,6 +139,7 @@ def create_app(
         resolver=oauth.resolver,
         pipeline=pipeline,
         resource_metadata_url=resource_metadata_url(config),
+        default_scopes=config.default_scopes,
         fast_path=FastPath(pipeline, security) if fast_path else None,
     )
     gateway = Gateway(

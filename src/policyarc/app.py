@@ -15,7 +15,6 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -33,6 +32,7 @@ from policyarc.audit import AuditWriter
 from policyarc.connectors.directory import ConnectorDirectory
 from policyarc.connectors.jira.catalog import JIRA_TOOLS
 from policyarc.connectors.jira.client import JiraClient
+from policyarc.host_guard import AllowedPeers, HostOriginGuard
 from policyarc.identity.atlassian import AtlassianIdentity
 from policyarc.mcp_endpoint import McpEndpoint, ToolPipeline, build_mcp_server
 from policyarc.mcp_fastpath import FastPath
@@ -171,7 +171,11 @@ def create_app(
         listeners=[policy_watcher, ReloadOn(frozenset({"connector"}), connectors.reload)],
     )
     routes: list[BaseRoute] = [
-        Route("/mcp", endpoint=endpoint, methods=["GET", "POST", "DELETE"]),
+        Route(
+            "/mcp",
+            endpoint=HostOriginGuard(endpoint, AllowedPeers.for_public_url(settings.public_url)),
+            methods=["GET", "POST", "DELETE"],
+        ),
         *oauth.routes,
         *create_api_routes(admin_api, authenticators=[ApiKeyAuthenticator(sessions)]),
         Route("/healthz", endpoint=healthz, methods=["GET"]),
@@ -229,12 +233,9 @@ async def readyz(request: Request) -> Response:
 
 
 def transport_security(public_url: str) -> TransportSecuritySettings:
-    """DNS-rebinding protection: accept only our own host (and loopback, for local clients)."""
-    parts = urlsplit(public_url)
-    host = parts.netloc
-    hosts = [host, "127.0.0.1:*", "localhost:*", "[::1]:*"]
-    origins = [f"{parts.scheme}://{host}", "http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
-    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+    """The SDK transport's own Host/Origin check, off: it matches `host:*` by prefix, so `HostOriginGuard` in
+    front of /mcp checks both exactly instead (host_guard.py); the SDK still checks Content-Type."""
+    return TransportSecuritySettings(enable_dns_rebinding_protection=False)
 
 
 def create_app_from_env() -> Starlette:

@@ -4,7 +4,7 @@ Why: in the SDK's stateless Streamable HTTP transport every request builds a tra
 streams and a task group; on this machine that alone cost 3.4-4.8 ms of CPU per tools/call (docs/benchmarks.md),
 more than the gateway's whole budget. `tools/call` and `tools/list` from a 2025-era client need none of it: one
 JSON-RPC request in, one JSON response out. This module answers exactly those, with the same checks the SDK's
-transport makes first (content type, Accept, DNS-rebinding Host/Origin) and
+transport makes first (content type, Accept; Host and Origin are checked in front of both, host_guard.py) and
 the same wire form (the tests compare both paths byte for byte after parsing). Anything else (initialize,
 notifications, batches, the 2026-07-28 revision, sessions, GET streams, malformed messages) goes to the SDK
 unchanged.

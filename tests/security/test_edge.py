@@ -1,17 +1,21 @@
-"""The gateway's edge: the first 401's scope and step-up (finding 11)."""
+"""The gateway's edge: the first 401's scope and step-up (finding 11), exact Host/Origin (12)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from sqlalchemy import select
 
+from policyarc.app import create_app
+from policyarc.host_guard import AllowedPeers
 from policyarc.policy import Rule, rules_to_cedar
+from policyarc.settings import load_settings
 from policyarc.store.models import AccessToken
-from tests.e2e.harness import Product, running_product
+from tests.e2e.harness import GATEWAY, Product, running_product
 from tests.e2e.test_mcp_flow import grant_everything
 
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
@@ -116,3 +120,98 @@ def _fast_path(product: Product) -> Any:
                 app = app.app  # through the guards in front of the endpoint
             return app._fast_path
     raise AssertionError("no /mcp route")
+
+
+# Finding 12: Host and Origin match exactly.
+
+HTTPS = AllowedPeers.for_public_url("https://gw.example.com")
+LOOPBACK = AllowedPeers.for_public_url("http://127.0.0.1:8000")
+
+
+@pytest.mark.parametrize(
+    ("peers", "host", "allowed"),
+    [
+        (HTTPS, "gw.example.com", True),
+        (HTTPS, "GW.Example.com:443", True),
+        (HTTPS, "gw.example.com:8443", False),
+        (HTTPS, "gw.example.com.evil.example", False),
+        (HTTPS, "gw.example.com:443.evil.example", False),
+        (HTTPS, "127.0.0.1:8000", False),  # loopback is not ours when the public URL is https
+        (HTTPS, "localhost", False),
+        (HTTPS, "[::1]:8000", False),
+        (LOOPBACK, "127.0.0.1:8000", True),
+        (LOOPBACK, "localhost:6274", True),
+        (LOOPBACK, "[::1]:8000", True),
+        (LOOPBACK, "127.0.0.1:8310.evil.example", False),
+        (LOOPBACK, "127.0.0.1:80a", False),
+        (LOOPBACK, "127.0.0.1.evil.example:8000", False),
+        (LOOPBACK, "evil.example:8000", False),
+    ],
+)
+def test_host_matches_exactly(peers: AllowedPeers, host: str, allowed: bool) -> None:
+    assert peers.host_allowed(host) is allowed
+
+
+@pytest.mark.parametrize(
+    ("peers", "origin", "allowed"),
+    [
+        (HTTPS, "https://gw.example.com", True),
+        (HTTPS, "https://gw.example.com:443", True),
+        (HTTPS, "http://gw.example.com", False),
+        (HTTPS, "https://gw.example.com.evil.example", False),
+        (HTTPS, "https://gw.example.com/path", False),
+        (HTTPS, "http://127.0.0.1:8310", False),
+        (HTTPS, "http://localhost:6274", False),
+        (HTTPS, "null", False),
+        (LOOPBACK, "http://127.0.0.1:8310", True),
+        (LOOPBACK, "http://localhost:6274", True),
+        (LOOPBACK, "http://[::1]:6274", True),
+        (LOOPBACK, "http://127.0.0.1:8310.evil.example", False),
+        (LOOPBACK, "http://localhost:6274@evil.example", False),
+        (LOOPBACK, "http://evil.example:8000", False),
+        (LOOPBACK, "null", False),
+    ],
+)
+def test_origin_matches_exactly(peers: AllowedPeers, origin: str, allowed: bool) -> None:
+    assert peers.origin_allowed(origin) is allowed
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+async def test_mcp_refuses_loopback_and_prefix_tricks_behind_an_https_url(tmp_path: Path, fast_path: bool) -> None:
+    async with running_product(tmp_path, fast_path=fast_path) as product:
+        async with product.client("alice@example.com") as client:
+            await client.list_tools()
+        auth = {**MCP_HEADERS, "Authorization": f"Bearer {product.token_of('alice@example.com')}"}
+        async with product.raw() as http:
+
+            async def post(**headers: str) -> int:
+                response = await http.post("/mcp", json=LIST, headers={**auth, **headers})
+                return response.status_code
+
+            assert await post(Origin=GATEWAY) == 200
+            assert await post(Host="127.0.0.1:8000") == 421
+            assert await post(Origin="http://127.0.0.1:8310") == 403
+            assert await post(Host="localhost") == 421
+            assert await post(Host="gw.test.evil.example") == 421
+            assert await post(Host="gw.test:443") == 200
+            assert await post(Origin="http://127.0.0.1:8310.evil.example") == 403
+            assert await post(Origin="https://gw.test.evil.example") == 403
+            # A local health check needs no exception: /healthz has no Host check.
+            health = await http.get("/healthz", headers={"Host": "127.0.0.1:8000"})
+            assert health.status_code == 200
+
+
+async def test_a_loopback_gateway_accepts_local_clients_on_any_port_and_nothing_else(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path / "gw", public_url="http://127.0.0.1:8000")
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport) as http:
+        url = "http://127.0.0.1:8000/mcp"
+        local = await http.post(url, json=LIST, headers={**MCP_HEADERS, "Origin": "http://localhost:6274"})
+        assert local.status_code == 401  # past the guard: asks to sign in
+        tricked = await http.post(
+            url, json=LIST, headers={**MCP_HEADERS, "Origin": "http://127.0.0.1:8310.evil.example"}
+        )
+        assert tricked.status_code == 403
+        rebound = await http.post("http://evil.example:8000/mcp", json=LIST, headers=MCP_HEADERS)
+        assert rebound.status_code == 421

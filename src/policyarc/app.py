@@ -52,6 +52,7 @@ from policyarc.secrets import KeyRing, load_or_create_keyring
 from policyarc.services.environments import ensure_environment
 from policyarc.settings import Settings
 from policyarc.store import create_engine, session_factory, upgrade
+from policyarc.store.engine import tighten_directory
 from policyarc.upstream import AiohttpTransport, AiohttpUpstream, HttpxUpstream, Upstream
 from policyarc.vault import TokenVault
 
@@ -84,6 +85,7 @@ def create_app(
 ) -> Starlette:
     """The gateway app. `upstream` replaces the network for calls to Atlassian (tests pass the simulator);
     `fast_path=False` sends every MCP request through the SDK's transport (tests compare the two)."""
+    tighten_directory(settings.data_dir)  # it holds the key ring and the SQLite database: the owner's only
     keyring = load_or_create_keyring(settings)
     environment_id = prepare_database(settings)
     engine = create_engine(settings.database_url)

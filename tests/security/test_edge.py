@@ -1,7 +1,12 @@
-"""The gateway's edge: the first 401's scope and step-up (finding 11), exact Host/Origin (12)."""
+"""The gateway's edge: the first 401's scope and step-up (finding 11), exact Host/Origin (12), private files
+(13)."""
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +19,7 @@ from policyarc.app import create_app
 from policyarc.host_guard import AllowedPeers
 from policyarc.policy import Rule, rules_to_cedar
 from policyarc.settings import load_settings
+from policyarc.store import create_engine
 from policyarc.store.models import AccessToken
 from tests.e2e.harness import GATEWAY, Product, running_product
 from tests.e2e.test_mcp_flow import grant_everything
@@ -215,3 +221,69 @@ async def test_a_loopback_gateway_accepts_local_clients_on_any_port_and_nothing_
         assert tricked.status_code == 403
         rebound = await http.post("http://evil.example:8000/mcp", json=LIST, headers=MCP_HEADERS)
         assert rebound.status_code == 421
+
+
+# Finding 13: the database file, its -wal and -shm, and the data directory are the owner's only.
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    previous = os.umask(0o022)  # the common default, under which SQLite would create 0644 files
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.usefixtures("umask_022")
+async def test_sqlite_files_and_the_data_dir_are_private(tmp_path: Path) -> None:
+    data_dir = tmp_path / "gw"
+    async with running_product(tmp_path) as product:
+        async with product.client("alice@example.com") as client:
+            await client.call_tool("get_issue", {"key": "ENG-1"})
+        database = data_dir / "policyarc.db"
+        files = [database, database.with_name("policyarc.db-wal"), database.with_name("policyarc.db-shm")]
+        for file in files:
+            assert file.exists(), file
+            assert mode(file) == 0o600, f"{file.name} is {mode(file):04o}"
+        assert mode(data_dir) == 0o700
+        assert mode(data_dir / "keyring.json") == 0o600
+
+
+@pytest.mark.usefixtures("umask_022")
+async def test_a_looser_existing_data_dir_and_database_are_tightened_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data_dir = tmp_path / "gw"
+    data_dir.mkdir(mode=0o755)
+    data_dir.chmod(0o755)
+    database = data_dir / "policyarc.db"
+    database.touch()
+    database.chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="policyarc.store.engine"):
+        create_app(load_settings(data_dir=data_dir))
+    assert mode(data_dir) == 0o700
+    assert mode(database) == 0o600
+    tightened = [record.getMessage() for record in caplog.records if "tightened" in record.getMessage()]
+    assert len(tightened) == 2, tightened  # one line for the directory, one for the file
+    assert any("data directory" in line and "0755" in line for line in tightened)
+    caplog.clear()
+    create_app(load_settings(data_dir=data_dir))  # already private: nothing to say
+    assert not [record for record in caplog.records if "tightened" in record.getMessage()]
+
+
+@pytest.mark.usefixtures("umask_022")
+async def test_an_engine_creates_its_sqlite_file_private(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "x.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    finally:
+        await engine.dispose()
+    assert mode(path) == 0o600
+    assert mode(path.parent) == 0o700

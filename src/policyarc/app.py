@@ -22,6 +22,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -53,6 +54,7 @@ from policyarc.services.environments import ensure_environment
 from policyarc.settings import Settings
 from policyarc.store import create_engine, session_factory, upgrade
 from policyarc.store.engine import tighten_directory
+from policyarc.unavailable import DatabaseOutageMiddleware
 from policyarc.upstream import AiohttpTransport, AiohttpUpstream, HttpxUpstream, Upstream
 from policyarc.vault import TokenVault
 
@@ -183,7 +185,7 @@ def create_app(
         Route("/healthz", endpoint=healthz, methods=["GET"]),
         Route("/readyz", endpoint=readyz, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=_lifespan)
+    app = Starlette(routes=routes, middleware=[Middleware(DatabaseOutageMiddleware)], lifespan=_lifespan)
     app.state.gateway = gateway
     return app
 

@@ -1,11 +1,14 @@
-"""The gateway's edge: the first 401's scope and step-up (finding 11), exact Host/Origin (12), private files
-(13)."""
+"""The gateway's edge: the first 401's scope and step-up (finding 11), exact Host/Origin (12), private files (13),
+and a database that goes away (15)."""
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,16 +16,22 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
+from starlette.types import Message, Receive, Scope, Send
 
+from policyarc.admin import create_admin_key
 from policyarc.app import create_app
 from policyarc.host_guard import AllowedPeers
 from policyarc.policy import Rule, rules_to_cedar
 from policyarc.settings import load_settings
 from policyarc.store import create_engine
 from policyarc.store.models import AccessToken
+from policyarc.store.outage import describe_outage, is_database_unreachable
+from policyarc.unavailable import DatabaseOutageMiddleware
 from tests.e2e.harness import GATEWAY, Product, running_product
 from tests.e2e.test_mcp_flow import grant_everything
+from tests.security.tcp_proxy import TcpProxy
 
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
 LIST = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
@@ -287,3 +296,176 @@ async def test_an_engine_creates_its_sqlite_file_private(tmp_path: Path) -> None
         await engine.dispose()
     assert mode(path) == 0o600
     assert mode(path.parent) == 0o700
+
+
+# Finding 15: a database that goes away, and comes back.
+
+
+def test_database_outages_are_told_from_bugs() -> None:
+    refused = sa_exc.OperationalError("SELECT 1", {}, ConnectionRefusedError(111, "Connect call failed"))
+    assert is_database_unreachable(refused)
+    assert is_database_unreachable(sa_exc.InterfaceError("SELECT 1", {}, Exception("connection is closed")))
+    assert is_database_unreachable(sa_exc.TimeoutError("QueuePool limit reached"))
+    import sqlite3
+
+    locked = sa_exc.OperationalError("UPDATE", {}, sqlite3.OperationalError("database is locked"))
+    assert is_database_unreachable(locked)
+    no_table = sa_exc.OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: users"))
+    assert not is_database_unreachable(no_table)
+    assert not is_database_unreachable(sa_exc.IntegrityError("INSERT", {}, Exception("duplicate key")))
+    assert not is_database_unreachable(ValueError("a bug"))
+    assert not is_database_unreachable(ConnectionRefusedError(111, "an upstream, not the database"))
+    assert describe_outage(refused) == "ConnectionRefusedError: [Errno 111] Connect call failed"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def run(app: Any, path: str = "/") -> tuple[int, dict[str, str], bytes]:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": path, "headers": []}
+    await app(scope, receive, send)
+    headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+    return sent[0]["status"], headers, b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def raising(exc: BaseException, *, after_start: bool = False) -> Any:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if after_start:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise exc
+
+    return app
+
+
+async def test_the_outage_middleware_answers_503_and_logs_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    outage = sa_exc.OperationalError("SELECT 1", {}, ConnectionRefusedError(111, "Connect call failed"))
+    middleware = DatabaseOutageMiddleware(raising(outage), retry_after=7, log_every=30.0, clock=clock)
+    with caplog.at_level(logging.WARNING, logger="policyarc.unavailable"):
+        for _ in range(5):
+            status, headers, body = await run(middleware)
+            assert status == 503
+            assert headers["retry-after"] == "7"
+            assert headers["content-type"] == "application/json"
+            assert orjson.loads(body)["error"] == "temporarily_unavailable"
+        assert len(caplog.records) == 1  # five failures, one line
+        clock.now += 31
+        await run(middleware)
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 2
+    assert "4 more requests answered 503" in lines[1]
+    assert not any(record.exc_info for record in caplog.records)
+
+
+async def test_the_outage_middleware_leaves_other_errors_alone() -> None:
+    with pytest.raises(ValueError, match="a bug"):
+        await run(DatabaseOutageMiddleware(raising(ValueError("a bug"))))
+    outage = sa_exc.OperationalError("SELECT 1", {}, ConnectionRefusedError(111, "refused"))
+    with pytest.raises(sa_exc.OperationalError):  # the response had begun: nothing honest left to send
+        await run(DatabaseOutageMiddleware(raising(outage, after_start=True)))
+
+
+@pytest.fixture
+def proxied_pg(pg_url: str) -> Iterator[tuple[str, TcpProxy]]:
+    head, _, tail = pg_url.partition("@")
+    server, _, name = tail.partition("/")
+    host, _, port = server.partition(":")
+    proxy = TcpProxy(host, int(port or 5432))
+    proxy.restore()
+    try:
+        yield f"{head}@127.0.0.1:{proxy.port}/{name}", proxy
+    finally:
+        proxy.close()
+
+
+async def test_a_lost_database_is_a_503_everywhere_and_the_gateway_recovers(
+    tmp_path: Path, proxied_pg: tuple[str, TcpProxy], caplog: pytest.LogCaptureFixture
+) -> None:
+    url, proxy = proxied_pg
+    async with running_product(tmp_path, database_url=url) as product:
+        async with product.gateway.sessions.begin() as session:
+            _, key = await create_admin_key(session, "edge admin")
+        admin = {"Authorization": f"Bearer {key}"}
+        async with product.client("alice@example.com") as client:
+            await client.list_tools()
+        storage = product.storages["alice@example.com"]
+        assert storage.tokens is not None and storage.client is not None
+        refresh = {
+            "grant_type": "refresh_token",
+            "refresh_token": storage.tokens.refresh_token or "",
+            "client_id": storage.client.client_id or "",
+        }
+        unknown = {**MCP_HEADERS, "Authorization": "Bearer pa_at_not_in_the_cache"}
+        async with product.raw() as http:
+            proxy.cut()
+            with caplog.at_level(logging.WARNING):
+                mcp = await http.post("/mcp", json=LIST, headers=unknown)
+                token = await http.post("/token", data=refresh)
+                api = await http.get("/api/v1/environments", headers=admin)
+            for response in (mcp, token, api):
+                assert response.status_code == 503, (response.request.url, response.text)
+                assert response.headers["retry-after"] == "5"
+                assert response.headers["content-type"].startswith(("application/json", "application/problem+json"))
+                assert response.json()
+            assert mcp.json()["error"] == "temporarily_unavailable"
+            assert token.json()["error"] == "temporarily_unavailable"
+            assert api.json()["code"] == "database_unavailable"
+            edge_records = [r for r in caplog.records if r.name in ("policyarc.unavailable", "policyarc.api.routes")]
+            assert edge_records and not any(record.exc_info for record in edge_records)
+
+            proxy.restore()  # the database is back: no restart, the next requests succeed
+            refreshed = await http.post("/token", data=refresh)
+            assert refreshed.status_code == 200, refreshed.text
+            fresh = refreshed.json()["access_token"]
+            back = await http.post("/mcp", json=LIST, headers={**MCP_HEADERS, "Authorization": f"Bearer {fresh}"})
+            assert back.status_code == 200
+            assert (await http.get("/api/v1/environments", headers=admin)).status_code == 200
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # nothing listens here any more
+
+
+def test_serve_retries_an_unreachable_database_then_exits_with_one_line_each(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("policyarc")
+    command = [str(script)] if script.exists() else [sys.executable, "-c", "from policyarc.cli import main; main()"]
+    env = {
+        **os.environ,
+        "POLICYARC_DATA_DIR": str(tmp_path / "gw"),
+        "POLICYARC_DATABASE_URL": f"postgresql+asyncpg://policyarc:s3cret@127.0.0.1:{_closed_port()}/policyarc",
+    }
+    done = subprocess.run(  # noqa: S603 - our own entry point, fixed arguments
+        [*command, "serve", "--db-attempts", "3", "--db-retry-delay", "0"],
+        capture_output=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    stderr = done.stderr.decode()
+    lines = stderr.strip().splitlines()
+    assert done.returncode == 1
+    assert "Traceback" not in stderr
+    assert "s3cret" not in stderr  # the URL is shown with its password hidden
+    assert len(lines) == 3, stderr
+    for number, line in enumerate(lines, start=1):
+        assert f"attempt {number} of 3" in line
+        assert "ConnectionRefusedError" in line
+        assert "policyarc:***@127.0.0.1" in line
+    assert lines[0].endswith("retrying in 0 s")
+    assert lines[2].startswith("error: cannot reach the database at")

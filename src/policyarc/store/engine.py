@@ -20,6 +20,9 @@ __all__ = ["create_engine", "is_sqlite", "session_factory", "sqlite_path", "tigh
 
 logger = logging.getLogger(__name__)
 
+# asyncpg waits 60 s for a connection by default; a request should learn sooner that the database is gone.
+PG_CONNECT_TIMEOUT = 10.0
+
 # Applied on every new SQLite connection. WAL lets readers run beside the writer; foreign keys are off by
 # default in SQLite; busy_timeout makes a writer wait for the lock instead of failing at once; synchronous=NORMAL
 # is durable in WAL mode except for the last commits on power loss, and much faster than FULL.
@@ -53,9 +56,12 @@ def create_engine(url: str | URL, *, echo: bool = False, **engine_kwargs: Any) -
     else:
         # Connections idle behind a load balancer or across a database restart are found dead before use.
         engine_kwargs.setdefault("pool_pre_ping", True)
+        engine_kwargs["connect_args"] = {"timeout": PG_CONNECT_TIMEOUT, **engine_kwargs.get("connect_args", {})}
     engine = create_async_engine(parsed, echo=echo, **engine_kwargs)
     if is_sqlite(parsed):
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+    else:
+        event.listen(engine.sync_engine, "do_connect", _unreachable_as_operational_error)
     return engine
 
 
@@ -101,6 +107,18 @@ def _tighten(path: Path, mode: int, *, what: str) -> None:
     if current & 0o077:
         path.chmod(current & ~0o077 | mode)
         logger.warning("%s %s had mode %04o; tightened to %04o", what, path, current, stat.S_IMODE(path.stat().st_mode))
+
+
+def _unreachable_as_operational_error(
+    dialect: Any, connection_record: ConnectionPoolEntry, cargs: Any, cparams: Any
+) -> Any:
+    """asyncpg reports a refused or timed-out connect as a bare OSError, which SQLAlchemy passes through
+    unwrapped; raised as the driver's OperationalError it arrives as `sqlalchemy.exc.OperationalError` like
+    every other sign that the database is unreachable (store/outage.py)."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except OSError as exc:  # TimeoutError included
+        raise dialect.loaded_dbapi.OperationalError(f"cannot connect to PostgreSQL: {exc}", exc) from exc
 
 
 def _sqlite_on_connect(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:

@@ -45,3 +45,32 @@ async def test_without_run_first_the_first_round_waits_an_interval() -> None:
     await periodic.aclose()
     assert rounds == 0
     await periodic.aclose()  # closing twice is harmless
+
+
+async def test_a_database_outage_is_one_line_without_a_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    from sqlalchemy import exc as sa_exc
+
+    failures: list[BaseException] = [
+        sa_exc.OperationalError("SELECT 1", {}, ConnectionRefusedError(111, "Connect call failed")),
+        RuntimeError("a bug"),
+    ]
+    done = asyncio.Event()
+
+    async def work() -> None:
+        if failures:
+            raise failures.pop(0)
+        done.set()
+
+    periodic = Periodic(
+        work, interval=0, name="t", failure="round failed", logger=logging.getLogger("t"), run_first=True
+    )
+    periodic.start()
+    await asyncio.wait_for(done.wait(), timeout=10)
+    await periodic.aclose()
+    records = [r for r in caplog.records if r.name == "t"]
+    assert [r.getMessage() for r in records] == [
+        "round failed (ConnectionRefusedError: [Errno 111] Connect call failed)",
+        "round failed",
+    ]
+    assert records[0].exc_info is None  # an outage: its words, no traceback every round
+    assert records[1].exc_info is not None  # a bug keeps its traceback

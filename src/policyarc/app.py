@@ -15,7 +15,6 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -23,6 +22,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -33,6 +33,7 @@ from policyarc.audit import AuditWriter
 from policyarc.connectors.directory import ConnectorDirectory
 from policyarc.connectors.jira.catalog import JIRA_TOOLS
 from policyarc.connectors.jira.client import JiraClient
+from policyarc.host_guard import AllowedPeers, HostOriginGuard
 from policyarc.identity.atlassian import AtlassianIdentity
 from policyarc.mcp_endpoint import McpEndpoint, ToolPipeline, build_mcp_server
 from policyarc.mcp_fastpath import FastPath
@@ -53,6 +54,8 @@ from policyarc.secrets import KeyRing, load_or_create_keyring
 from policyarc.services.environments import ensure_environment
 from policyarc.settings import Settings
 from policyarc.store import create_engine, session_factory, upgrade
+from policyarc.store.engine import tighten_directory
+from policyarc.unavailable import DatabaseOutageMiddleware
 from policyarc.upstream import AiohttpTransport, AiohttpUpstream, HttpxUpstream, Upstream
 from policyarc.vault import TokenVault
 
@@ -86,6 +89,7 @@ def create_app(
 ) -> Starlette:
     """The gateway app. `upstream` replaces the network for calls to Atlassian (tests pass the simulator);
     `fast_path=False` sends every MCP request through the SDK's transport (tests compare the two)."""
+    tighten_directory(settings.data_dir)  # it holds the key ring and the SQLite database: the owner's only
     keyring = load_or_create_keyring(settings)
     environment_id = prepare_database(settings)
     engine = create_engine(settings.database_url)
@@ -148,6 +152,7 @@ def create_app(
         resolver=oauth.resolver,
         pipeline=pipeline,
         resource_metadata_url=resource_metadata_url(config),
+        default_scopes=config.default_scopes,
         fast_path=FastPath(pipeline, security) if fast_path else None,
     )
     gateway = Gateway(
@@ -180,13 +185,17 @@ def create_app(
         listeners=[policy_watcher, ReloadOn(frozenset({"connector"}), connectors.reload)],
     )
     routes: list[BaseRoute] = [
-        Route("/mcp", endpoint=endpoint, methods=["GET", "POST", "DELETE"]),
+        Route(
+            "/mcp",
+            endpoint=HostOriginGuard(endpoint, AllowedPeers.for_public_url(settings.public_url)),
+            methods=["GET", "POST", "DELETE"],
+        ),
         *oauth.routes,
         *create_api_routes(admin_api, authenticators=[ApiKeyAuthenticator(sessions)]),
         Route("/healthz", endpoint=healthz, methods=["GET"]),
         Route("/readyz", endpoint=readyz, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=_lifespan)
+    app = Starlette(routes=routes, middleware=[Middleware(DatabaseOutageMiddleware)], lifespan=_lifespan)
     app.state.gateway = gateway
     return app
 
@@ -240,12 +249,9 @@ async def readyz(request: Request) -> Response:
 
 
 def transport_security(public_url: str) -> TransportSecuritySettings:
-    """DNS-rebinding protection: accept only our own host (and loopback, for local clients)."""
-    parts = urlsplit(public_url)
-    host = parts.netloc
-    hosts = [host, "127.0.0.1:*", "localhost:*", "[::1]:*"]
-    origins = [f"{parts.scheme}://{host}", "http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
-    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+    """The SDK transport's own Host/Origin check, off: it matches `host:*` by prefix, so `HostOriginGuard` in
+    front of /mcp checks both exactly instead (host_guard.py); the SDK still checks Content-Type."""
+    return TransportSecuritySettings(enable_dns_rebinding_protection=False)
 
 
 def create_app_from_env() -> Starlette:

@@ -79,9 +79,14 @@ def serve_gateway(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default POLICYARC_HOST or 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default POLICYARC_PORT or 8000).")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes sharing the port.")] = 1,
+    db_attempts: Annotated[
+        int, typer.Option(min=1, help="Tries to reach the database at start before giving up.")
+    ] = 20,
+    db_retry_delay: Annotated[float, typer.Option(min=0, help="Seconds between those tries.")] = 3.0,
 ) -> None:
     """Run the gateway: migrate the store, then serve MCP, OAuth and the admin API."""
     from policyarc.settings import SettingsError, load_settings
+    from policyarc.startup import StartupError, prepare_database_patiently
 
     overrides = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
     try:
@@ -89,6 +94,13 @@ def serve_gateway(
     except SettingsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    try:
+        prepare_database_patiently(
+            settings, attempts=db_attempts, delay=db_retry_delay, report=lambda line: typer.echo(line, err=True)
+        )
+    except StartupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     import uvicorn
 
     if workers > 1:

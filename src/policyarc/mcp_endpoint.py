@@ -156,17 +156,30 @@ class ToolPipeline:
             )
             for tool in tools
         }
+        self._scopes = tuple(dict.fromkeys(tool.scope for tool in tools))
+        self._listings: dict[frozenset[str], tuple[types.Tool, ...]] = {}
 
     def scope_of(self, tool_name: str) -> str | None:
         tool = self._tools.get(tool_name)
         return tool.scope if tool else None
 
+    def granted_scopes(self, caller: Caller) -> frozenset[str]:
+        """The tool scopes the environment's current policy grants this user on this client, in the token or not."""
+        return frozenset([scope for scope in self._scopes if self._policy.allowed(caller, scope)])
+
+    def listing(self, granted: frozenset[str]) -> tuple[types.Tool, ...]:
+        """The tools that `granted` scopes show, built once per distinct set (at most 2^scopes of them)."""
+        listing = self._listings.get(granted)
+        if listing is None:
+            listing = tuple(self._listing[name] for name, tool in self._tools.items() if tool.scope in granted)
+            self._listings[granted] = listing
+        return listing
+
     def list_tools(self, caller: Caller) -> list[types.Tool]:
-        return [
-            self._listing[name]
-            for name, tool in self._tools.items()
-            if tool.scope in caller.scopes and self._policy.allowed(caller, tool.scope)
-        ]
+        """Every tool policy grants, whether or not the token carries its scope: a client sees the write tools
+        and, calling one, gets the HTTP 403 insufficient_scope that lets it step up (MCP authorization, scope
+        challenge handling). A tool policy does not grant stays hidden: no step-up would get it."""
+        return list(self.listing(self.granted_scopes(caller)))
 
     async def call(self, caller: Caller, name: str, arguments: dict[str, Any] | None) -> types.CallToolResult:
         started = time.perf_counter()
@@ -373,6 +386,7 @@ class McpEndpoint:
         resolver: CallerResolver,
         pipeline: ToolPipeline,
         resource_metadata_url: str,
+        default_scopes: Sequence[str],
         fast_path: FastPathLike | None = None,
     ) -> None:
         self._fast_path = fast_path
@@ -380,17 +394,20 @@ class McpEndpoint:
         self._resolver = resolver
         self._pipeline = pipeline
         self._metadata_url = resource_metadata_url
+        # MCP authorization (2025-11-25), scope selection strategy: a client asks for the scope of the first 401
+        # (RFC 6750 section 3), so it starts with least privilege and steps up on a 403 insufficient_scope.
+        challenge = f'Bearer resource_metadata="{resource_metadata_url}", scope="{" ".join(default_scopes)}"'
+        self._challenges = {False: challenge, True: challenge + ', error="invalid_token"'}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         token = _bearer(scope)
         caller = await self._resolver.resolve(token) if token else None
         if caller is None:
-            error = ', error="invalid_token"' if token else ""
             await _send_json(
                 send,
                 401,
                 {"error": "invalid_token", "error_description": "Sign in to PolicyArc to use this MCP server."},
-                f'Bearer resource_metadata="{self._metadata_url}"{error}',
+                self._challenges[token is not None],
             )
             return
         scope[CALLER_KEY] = caller

@@ -4,9 +4,10 @@ Why: in the SDK's stateless Streamable HTTP transport every request builds a tra
 streams and a task group; on this machine that alone cost 3.4-4.8 ms of CPU per tools/call (docs/benchmarks.md),
 more than the gateway's whole budget. `tools/call` and `tools/list` from a 2025-era client need none of it: one
 JSON-RPC request in, one JSON response out. This module answers exactly those, with the same checks the SDK's
-transport makes first (content type, Accept, DNS-rebinding Host/Origin) and the same wire form (the tests compare
-both paths byte for byte after parsing). Anything else (initialize, notifications, batches, the 2026-07-28
-revision, sessions, GET streams, malformed messages) goes to the SDK unchanged.
+transport makes first (content type, Accept; Host and Origin are checked in front of both, host_guard.py) and
+the same wire form (the tests compare both paths byte for byte after parsing). Anything else (initialize,
+notifications, batches, the 2026-07-28 revision, sessions, GET streams, malformed messages) goes to the SDK
+unchanged.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class FastPath:
     def __init__(self, pipeline: ToolPipeline, security: TransportSecuritySettings) -> None:
         self._pipeline = pipeline
         self._security = TransportSecurityMiddleware(security)
+        # tools/list is the same bytes for every caller granted the same scopes: serialised once per set.
+        self._listings: dict[frozenset[str], orjson.Fragment] = {}
 
     async def eligible(self, scope: Scope) -> bool:
         """A stateless POST from a handshake-era client that the SDK's transport would accept as it is."""
@@ -62,7 +65,7 @@ class FastPath:
             return None
         result: dict[str, Any]
         if method == "tools/list":
-            result = {"tools": [self._dump(tool) for tool in self._pipeline.list_tools(caller)]}
+            result = {"tools": self._tools_json(caller)}
         else:
             name = params.get("name") if params else None
             arguments = params.get("arguments") if params else None
@@ -70,6 +73,14 @@ class FastPath:
                 return None
             result = self._dump(await self._pipeline.call(caller, name, arguments))
         return orjson.dumps({"jsonrpc": "2.0", "id": ident, "result": result})
+
+    def _tools_json(self, caller: Caller) -> orjson.Fragment:
+        granted = self._pipeline.granted_scopes(caller)
+        listing = self._listings.get(granted)
+        if listing is None:
+            listing = orjson.Fragment(orjson.dumps([self._dump(tool) for tool in self._pipeline.listing(granted)]))
+            self._listings[granted] = listing
+        return listing
 
     @staticmethod
     def _dump(model: types.Tool | types.CallToolResult) -> dict[str, Any]:

@@ -11,6 +11,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from policyarc.store.outage import describe_outage, is_database_unreachable
+
 __all__ = ["Periodic"]
 
 
@@ -50,6 +52,9 @@ class Periodic:
         while True:
             try:
                 await self._work()
-            except Exception:
-                self._logger.warning(self._failure, exc_info=True)
+            except Exception as exc:
+                if is_database_unreachable(exc):  # an outage, logged each round: its words, not a traceback
+                    self._logger.warning("%s (%s)", self._failure, describe_outage(exc))
+                else:
+                    self._logger.warning(self._failure, exc_info=True)
             await asyncio.sleep(self._interval)

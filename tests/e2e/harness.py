@@ -101,6 +101,21 @@ class Browser:
         return {"account_id": html.unescape(account.group(1))}
 
 
+class AsksUpFront(httpx2.AsyncBaseTransport):
+    """The 401 challenges the client sees name `scope`: a client configured to ask for it at sign-in."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, scope: str) -> None:
+        self._inner = inner
+        self._scope = scope
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self._inner.handle_async_request(request)
+        challenge = response.headers.get("www-authenticate")
+        if response.status_code == 401 and challenge:
+            response.headers["www-authenticate"] = re.sub(r'scope="[^"]*"', f'scope="{self._scope}"', challenge)
+        return response
+
+
 @dataclass
 class MemoryTokens:
     tokens: OAuthToken | None = None
@@ -153,7 +168,13 @@ class Product:
     async def client(
         self, email: str, *, scope: str | None = None, mode: str = "legacy", decision: str = "allow"
     ) -> AsyncIterator[Client]:
-        """An MCP SDK client for `email`: discovers, registers, signs in through Atlassian, consents."""
+        """An MCP SDK client for `email`: discovers, registers, signs in through Atlassian, consents.
+
+        Without `scope` the client asks for what the gateway's first 401 names (jira:issues:read) and steps up
+        on a 403 insufficient_scope, as MCP clients do. With `scope` it stands for a client configured to ask
+        for those scopes up front: the SDK client takes its scope from the 401 challenge, so the challenge it
+        sees names `scope`.
+        """
         browser = Browser(self.gateway_app, self.sim_app, email, decision)
         redirect: dict[str, str] = {}
 
@@ -179,7 +200,10 @@ class Product:
             redirect_handler=on_redirect,
             callback_handler=on_callback,
         )
-        http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=self.gateway_app), auth=auth, timeout=30)
+        transport: httpx2.AsyncBaseTransport = httpx2.ASGITransport(app=self.gateway_app)
+        if scope is not None:
+            transport = AsksUpFront(transport, scope)
+        http = httpx2.AsyncClient(transport=transport, auth=auth, timeout=30)
         async with http, Client(streamable_http_client(MCP_URL, http_client=http), mode=mode) as client:  # type: ignore[arg-type]
             yield client
 

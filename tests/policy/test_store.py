@@ -4,6 +4,7 @@ another within one watcher interval; decisions follow the new version, never the
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -201,3 +202,22 @@ async def test_concurrent_reloads_install_once(sessions: async_sessionmaker[Asyn
 def test_interval_must_be_positive(sessions: async_sessionmaker[AsyncSession]) -> None:
     with pytest.raises(ValueError, match="positive"):
         PolicyWatcher(sessions, PolicyRegistry(gateway_scopes()), interval=0)
+
+
+async def test_a_reload_failing_for_a_database_outage_logs_one_line(
+    instances: tuple[Instance, Instance], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sqlalchemy import exc as sa_exc
+
+    _, b = instances
+
+    async def unreachable() -> list[str]:
+        raise sa_exc.OperationalError("SELECT 1", {}, ConnectionRefusedError(111, "Connect call failed"))
+
+    monkeypatch.setattr(b.watcher, "reload", unreachable)
+    with caplog.at_level(logging.WARNING, logger="policyarc.policy.store"):
+        await b.ticks.tick()
+    records = [r for r in caplog.records if r.name == "policyarc.policy.store"]
+    assert len(records) == 1
+    assert "ConnectionRefusedError" in records[0].getMessage()
+    assert records[0].exc_info is None

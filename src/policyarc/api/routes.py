@@ -40,6 +40,7 @@ from policyarc.api.schemas import (
     ValidationReport,
 )
 from policyarc.services import ConnectorView, EnvironmentView, IdpView, PolicyView, ResolvedSite, ServiceError
+from policyarc.store.outage import RETRY_AFTER, describe_outage, is_database_unreachable
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +153,14 @@ def endpoint_table() -> list[tuple[str, str]]:
     return [(e.method, PREFIX + e.path) for e in _endpoints()] + [("GET", PREFIX + "/openapi.json")]
 
 
+_DATABASE_UNAVAILABLE = ApiError(
+    503,
+    "database_unavailable",
+    f"PolicyArc cannot reach its database right now. Retry in {RETRY_AFTER} s.",
+    headers={"Retry-After": str(RETRY_AFTER)},
+)
+
+
 class _PathApp:
     """All methods of one path: authenticate, pick the endpoint, parse, run, render."""
 
@@ -168,9 +177,15 @@ class _PathApp:
             response = await self._handle(request)
         except (ApiError, ServiceError) as exc:
             response = render(exc)
-        except Exception:
-            logger.exception("admin API %s %s failed", request.method, request.url.path)
-            response = render(ApiError(500, "internal_error", "Something went wrong on the server; see its log."))
+        except Exception as exc:
+            if is_database_unreachable(exc):  # an outage to wait out, not a bug: one line, no traceback
+                logger.warning(
+                    "admin API %s %s: database unreachable (%s)", request.method, request.url.path, describe_outage(exc)
+                )
+                response = render(_DATABASE_UNAVAILABLE)
+            else:
+                logger.exception("admin API %s %s failed", request.method, request.url.path)
+                response = render(ApiError(500, "internal_error", "Something went wrong on the server; see its log."))
         await response(scope, receive, send)
 
     async def _handle(self, request: Request) -> Response:

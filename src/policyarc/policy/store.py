@@ -28,6 +28,7 @@ from policyarc.caller import Caller
 from policyarc.policy.errors import PolicyError
 from policyarc.policy.registry import PolicyRegistry
 from policyarc.store.models import Policy
+from policyarc.store.outage import describe_outage, is_database_unreachable
 
 __all__ = ["DEFAULT_INTERVAL", "PolicyGate", "PolicyWatcher", "load_policies"]
 
@@ -134,8 +135,11 @@ class PolicyWatcher:
             await self._sleep(self.interval)
             try:
                 await self.reload()
-            except Exception:  # a database blip must not stop the watcher; the old policy stays in force
-                logger.exception("policy reload failed; retrying in %.1f s", self.interval)
+            except Exception as exc:  # a database blip must not stop the watcher; the old policy stays in force
+                if is_database_unreachable(exc):
+                    logger.warning("policy reload failed (%s); retrying in %.1f s", describe_outage(exc), self.interval)
+                else:
+                    logger.exception("policy reload failed; retrying in %.1f s", self.interval)
 
 
 class PolicyGate:

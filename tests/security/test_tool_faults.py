@@ -45,6 +45,7 @@ from policyarc.sim.atlassian.adf import plain_text
 from policyarc.upstream import HttpxUpstream
 from tests.connectors.jira.test_adf import assert_valid
 from tests.connectors.jira.test_tools import ACME, ALICE, ALL_SCOPES
+from tests.fakes import MemoryAudit
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -258,14 +259,6 @@ class Tokens:
         return None
 
 
-class Audit:
-    def __init__(self) -> None:
-        self.entries: list[AuditEntry] = []
-
-    async def record(self, entry: AuditEntry) -> None:
-        self.entries.append(entry)
-
-
 CALLER = Caller(
     user_id="user-alice",
     email="alice@example.com",
@@ -280,9 +273,9 @@ CALLER = Caller(
 
 def pipeline_for(
     sim: Starlette, http: httpx.AsyncClient, tools: list[ToolSpec[JiraCall]] | None = None
-) -> tuple[ToolPipeline, Audit]:
+) -> tuple[ToolPipeline, MemoryAudit]:
     token = sim.state.sim.tokens.mint(ALICE, "policyarc-demo", ALL_SCOPES, [ACME])["access_token"]
-    audit = Audit()
+    audit = MemoryAudit()
     pipeline = ToolPipeline(
         tools=tools if tools is not None else JIRA_TOOLS,
         policy=Allow(),

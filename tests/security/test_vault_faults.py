@@ -21,8 +21,9 @@ from policyarc.connectors.jira.errors import JiraUnauthorized
 from policyarc.connectors.jira.tools import JiraCall
 from policyarc.identity.atlassian import AtlassianApp, AtlassianIdentity, UpstreamTokens
 from policyarc.identity.errors import GrantRevoked
-from policyarc.mcp_endpoint import AuditEntry, JiraConnector, ToolPipeline
+from policyarc.mcp_endpoint import JiraConnector, ToolPipeline
 from policyarc.vault import TokenVault
+from tests.fakes import MemoryAudit
 from tests.test_vault import Rig, _rig
 
 CALLS = 10
@@ -212,14 +213,6 @@ class OneSite:
         return JiraConnector(environment_id, "acme", "cloud", "https://acme.atlassian.net")
 
 
-class Audit:
-    def __init__(self) -> None:
-        self.entries: list[AuditEntry] = []
-
-    async def record(self, entry: AuditEntry) -> None:
-        self.entries.append(entry)
-
-
 CALLER = Caller("u1", "a@example.com", "acct", "client", "Client", "env", frozenset({"jira:issues:write"}), 0.0)
 
 
@@ -248,7 +241,7 @@ def pipeline_with(
         connectors=OneSite(),
         vault=vault,
         jira=cast(JiraClient, object()),
-        audit=Audit(),
+        audit=MemoryAudit(),
     )
 
 

@@ -33,6 +33,7 @@ from policyarc.audit import AuditWriter
 from policyarc.connectors.directory import ConnectorDirectory
 from policyarc.connectors.jira.catalog import JIRA_TOOLS
 from policyarc.connectors.jira.client import JiraClient
+from policyarc.console import Console, ConsoleAuth, create_console_routes
 from policyarc.identity.atlassian import AtlassianIdentity
 from policyarc.mcp_endpoint import McpEndpoint, ToolPipeline, build_mcp_server
 from policyarc.mcp_fastpath import FastPath
@@ -45,7 +46,9 @@ from policyarc.oauth import (
     resource_metadata_url,
 )
 from policyarc.oauth.assemble import build_oauth
+from policyarc.oauth.config import utc
 from policyarc.oauth.janitor import Janitor
+from policyarc.oauth.sessions import CookieJar
 from policyarc.policy import PolicyRegistry
 from policyarc.policy.store import PolicyGate, PolicyWatcher
 from policyarc.secrets import KeyRing, load_or_create_keyring
@@ -169,10 +172,13 @@ def create_app(
         # A change made here applies at once on this instance; other instances poll.
         listeners=[policy_watcher, ReloadOn(frozenset({"connector"}), connectors.reload)],
     )
+    console_auth = ConsoleAuth(sessions, CookieJar(secure=config.secure_cookies), now=lambda: utc(clock))
+    console = Console(admin_api, auth=console_auth, now=lambda: utc(clock))
     routes: list[BaseRoute] = [
         Route("/mcp", endpoint=endpoint, methods=["GET", "POST", "DELETE"]),
         *oauth.routes,
         *create_api_routes(admin_api, authenticators=[ApiKeyAuthenticator(sessions)]),
+        *create_console_routes(console),
         Route("/healthz", endpoint=healthz, methods=["GET"]),
         Route("/readyz", endpoint=readyz, methods=["GET"]),
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from policyarc.console.routes import setup_url
+from policyarc.console.core import setup_url
 from policyarc.services.admins import first_admin_link
 from policyarc.settings import Settings
 from policyarc.store import create_engine, session_factory, upgrade

@@ -10,8 +10,10 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from policyarc.console.account import AccountPages
+from policyarc.console.audit import AuditPages
 from policyarc.console.core import PREFIX, Console
 from policyarc.console.identity import IdentityPages
+from policyarc.console.people import PeoplePages
 from policyarc.console.resources import ResourcePages
 
 __all__ = ["create_console_routes"]
@@ -22,5 +24,7 @@ def create_console_routes(console: Console) -> list[BaseRoute]:
         *AccountPages(console).routes(),
         *ResourcePages(console).routes(),
         *IdentityPages(console).routes(),
+        *AuditPages(console).routes(),
+        *PeoplePages(console).routes(),
         Mount(f"{PREFIX}/static", StaticFiles(packages=[("policyarc.console", "static")]), name="console-static"),
     ]

@@ -133,3 +133,15 @@ async def test_set_up_links_work_once(tmp_path: Path) -> None:
 async def test_the_first_start_link_is_offered_only_while_no_admin_can_sign_in(tmp_path: Path) -> None:
     async with with_admin(tmp_path) as product, product.gateway.sessions.begin() as session:
         assert await first_admin_link(session, now=datetime.now(UTC)) is None  # the fixture made one
+
+
+async def test_console_pages_run_no_inline_code_and_are_never_framed(tmp_path: Path) -> None:
+    async with with_admin(tmp_path) as product, _signed_in(product) as client:
+        for path in ("/console/sign-in", "/console/e/default", "/console/admins"):
+            response = await client.get(path)
+            policy = response.headers["content-security-policy"]
+            assert "script-src 'self'" in policy and "style-src 'self'" in policy
+            assert "frame-ancestors 'none'" in policy and response.headers["x-frame-options"] == "DENY"
+            assert (
+                "<script>" not in response.text and " style=" not in response.text and " onclick=" not in response.text
+            )

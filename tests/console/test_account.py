@@ -137,8 +137,13 @@ async def test_the_first_start_link_is_offered_only_while_no_admin_can_sign_in(t
 
 async def test_console_pages_run_no_inline_code_and_are_never_framed(tmp_path: Path) -> None:
     async with with_admin(tmp_path) as product, _signed_in(product) as client:
-        for path in ("/console/sign-in", "/console/e/default", "/console/admins"):
-            response = await client.get(path)
+        anonymous = await product.raw().get("/console/sign-in")
+        pages = [
+            anonymous,
+            *[await client.get(p) for p in ("/console/e/default", "/console/admins", "/console/e/default/audit")],
+        ]
+        for response in pages:
+            assert response.status_code == 200
             policy = response.headers["content-security-policy"]
             assert "script-src 'self'" in policy and "style-src 'self'" in policy
             assert "frame-ancestors 'none'" in policy and response.headers["x-frame-options"] == "DENY"

@@ -377,7 +377,7 @@ async def test_upstream_rejection_marks_reconnect(rig: Rig) -> None:
     await rig.link(vault, expires_in=3600)
     await vault.access_token(rig.caller)
 
-    await vault.upstream_rejected(rig.caller)
+    assert await vault.upstream_rejected(rig.caller) is None  # the row holds the refused token: nothing to retry
 
     assert (await rig.row()).status == "reconnect"
     with pytest.raises(ToolFailure) as failure:
@@ -391,10 +391,13 @@ async def test_upstream_rejection_of_a_replaced_token_does_not_mark_reconnect(ri
     await vault.access_token(rig.caller)  # this task is given version 1
     signed_in_again = await rig.link(rig.vault(separate_engine=True), expires_in=3600)  # version 2, elsewhere
 
-    await vault.upstream_rejected(rig.caller)  # Jira refused version 1
+    newer = await vault.upstream_rejected(rig.caller)  # Jira refused version 1
 
+    assert newer == signed_in_again["access_token"]  # the row's token, to send the refused call once more
     assert (await rig.row()).status == "active"
     assert await vault.access_token(rig.caller) == signed_in_again["access_token"]
+    assert await vault.upstream_rejected(rig.caller) is None  # now the row's own token is refused: marked
+    assert (await rig.row()).status == "reconnect"
 
 
 # -- at rest ------------------------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from policyarc.oauth import (
     resource_metadata_url,
 )
 from policyarc.oauth.assemble import build_oauth
+from policyarc.oauth.cimd import CimdLimits, document_client
 from policyarc.oauth.config import utc
 from policyarc.oauth.janitor import Janitor
 from policyarc.oauth.sessions import CookieJar
@@ -80,6 +81,7 @@ class Gateway:
     resolver: TokenResolver
     provider: GatewayAuthProvider
     session_manager: StreamableHTTPSessionManager
+    documents: MetadataDocumentFetcher
 
 
 def create_app(
@@ -111,6 +113,13 @@ def create_app(
     audit = AuditWriter(engine)
 
     config = OAuthConfig.from_settings(settings, environment_id=environment_id, scopes=GATEWAY_SCOPES)
+    # Client ID Metadata Documents come from URLs strangers choose: their own small pool, never the Jira one.
+    limits = CimdLimits()
+    documents = MetadataDocumentFetcher(
+        document_client(limits.max_concurrent, transport=upstream),
+        allow_loopback_http=config.loopback_issuer,
+        limits=limits,
+    )
     oauth = build_oauth(
         sessions=sessions,
         config=config,
@@ -119,7 +128,7 @@ def create_app(
         policy=gate,
         clock=clock,
         links=vault,
-        documents=MetadataDocumentFetcher(http, allow_loopback_http=config.loopback_issuer),
+        documents=documents,
     )
 
     pipeline = ToolPipeline(
@@ -160,6 +169,7 @@ def create_app(
         resolver=oauth.resolver,
         provider=oauth.provider,
         session_manager=session_manager,
+        documents=documents,
     )
 
     admin_api = AdminApi(
@@ -209,7 +219,9 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             await gateway.audit.aclose()  # drains: every record of a returned call is committed
             await gateway.connectors.aclose()
             await gateway.policy_watcher.aclose()
+            await gateway.vault.aclose()  # refreshes in flight store their rotated tokens
             await gateway.http.aclose()
+            await gateway.documents.aclose()
             await gateway.engine.dispose()
 
 

@@ -15,7 +15,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import mcp_types as types
@@ -61,8 +61,9 @@ class UpstreamTokenSource(Protocol):
         """
         ...
 
-    async def upstream_rejected(self, caller: Caller) -> None:
-        """Upstream refused a token the vault believed valid: mark the link for reconnect."""
+    async def upstream_rejected(self, caller: Caller) -> str | None:
+        """Upstream refused a token the vault believed valid: a newer token from the link to retry with, or None
+        once the link is marked for reconnect."""
         ...
 
 
@@ -194,7 +195,7 @@ class ToolPipeline:
                 account_id=caller.account_id,
             )
             try:
-                result = await tool.handler(call, args)
+                result = await self._send(caller, tool, call, args)
             except JiraError as exc:
                 upstream_status = exc.status
                 raise await self._failure_for(caller, name, exc) from exc
@@ -226,17 +227,35 @@ class ToolPipeline:
             return types.CallToolResult(content=[types.TextContent(text=AUDIT_FAILED)], is_error=True)
         return outcome
 
+    async def _send(self, caller: Caller, tool: ToolSpec[JiraCall], call: JiraCall, args: Any) -> Any:
+        """The handler; sent once more when Jira refused a token the link has replaced since (vault.py)."""
+        try:
+            return await tool.handler(call, args)
+        except JiraUnauthorized as exc:
+            if _scope_mismatch(exc):
+                raise
+            newer = await self._vault.upstream_rejected(caller)
+            if newer is None:
+                raise  # the link is marked for reconnect: _failure_for says to sign in again
+        # Jira answers 401 before running anything, so sending the call again is safe, writes included. Only once:
+        # a second refusal is the row's own token being refused.
+        try:
+            return await tool.handler(replace(call, token=newer), args)
+        except JiraUnauthorized as exc:
+            if not _scope_mismatch(exc):
+                await self._vault.upstream_rejected(caller)
+            raise
+
     async def _failure_for(self, caller: Caller, tool: str, exc: JiraError) -> ToolFailure:
         text = exc.describe()
         if isinstance(exc, JiraUnauthorized):
-            if "scope" in text.lower():
+            if _scope_mismatch(exc):
                 return ToolFailure(
                     "upstream_scope",
                     "Atlassian says your token's scopes do not cover this call. The Atlassian app needs the "
                     "scopes read:jira-work read:jira-user write:jira-work; ask your admin, then sign in again.",
                     upstream_status=401,
                 )
-            await self._vault.upstream_rejected(caller)
             return ToolFailure(
                 "reconnect_required",
                 "Atlassian no longer accepts your sign-in. Sign in again (reconnect the MCP server in your client).",
@@ -248,6 +267,11 @@ class ToolPipeline:
         if isinstance(exc, JiraBadRequest) and tool == "search_issues":
             text = "JQL: " + text
         return ToolFailure(exc.code, text, upstream_status=exc.status)
+
+
+def _scope_mismatch(exc: JiraUnauthorized) -> bool:
+    """Atlassian's 401 for a token whose scopes do not cover the call ("Unauthorized; scope does not match")."""
+    return "scope" in exc.describe().lower()
 
 
 def _describe_validation(tool: str, exc: ValidationError) -> str:

@@ -7,16 +7,27 @@ ciphertext copied into another user's row does not decrypt.
 The hot path, a token still valid for more than `margin` seconds, is a dict look-up: no database round trip and
 no decryption. Near expiry the token is refreshed, **single-flight**:
 
-- across tasks in one process: an `asyncio.Lock` per user; a task that waited re-checks the cache first;
+- across tasks in one process: an `asyncio.Lock` per user around the row read (a task that waited re-checks the
+  cache first), and at most one refresh task per user (see "A slow token endpoint");
 - across processes: the refresh runs inside a transaction that locks the link row (PostgreSQL
   `SELECT ... FOR UPDATE`; SQLite `BEGIN IMMEDIATE`, which takes the database's write lock) and re-reads it:
   when another instance refreshed while we waited, its token is used and no request reaches Atlassian.
 
 Atlassian rotates refresh tokens, so the new pair is **committed before the new access token is used**: a crash
 after the commit loses nothing, and a crash before it leaves the old refresh token, which Atlassian honours for a
-10-minute leeway after rotation. The refresh call is bounded by `refresh_timeout` (default 4 s, below SQLite's
-5 s busy timeout, so other writers queue behind a slow refresh instead of failing with "database is locked"); a
-refresh cut short is the same as a crash before the commit.
+10-minute leeway after rotation.
+
+A slow token endpoint. The refresh runs in a task of its own (`_Flight`), one per user per process, which owns the
+rotation to the end: callers wait for it at most `refresh_timeout` (default 4 s) and then stop waiting, but the task
+goes on (bounded by `refresh_deadline`, default 60 s) and stores the pair Atlassian sends late. While it runs no other
+refresh starts here: callers whose current token still has more than MIN_USABLE seconds get it at once, the others
+wait for the same task, bounded by their own timeout, and are then told Atlassian is slow (`idp_unavailable`, "try
+again"), never to sign in again. The row lock is held while waiting for Atlassian only up to `refresh_timeout`, below
+SQLite's 5 s busy timeout (there the lock is the whole database's): past it the transaction is rolled back, and the
+late answer is stored in a second short locked transaction, only if the row still has the version the refresh read
+(a sign-in or another instance's refresh that landed meanwhile wins; our pair is dropped unused, which leaves the
+token family intact). So another instance may start its own grant once the lock is released: at most one per
+instance, rather than one per queued call.
 
 Multi-instance story. Every change to a link (refresh, new sign-in, reconnect) bumps its `version`. The cache holds
 (version, token, expiry) per user and is trusted for at most `recheck_after` seconds (default 30; each user's share
@@ -26,8 +37,9 @@ made on another instance reaches this one within that bound, and `recheck_after=
 call. Inside the bound an instance may use an access token older than the row's: harmless, because a refresh on
 Atlassian does not revoke earlier access tokens (they live out their hour). A token Atlassian refuses makes Jira
 answer 401 and the pipeline call `upstream_rejected`, which marks the link for reconnect only if the row still holds
-the version this task was given (`UPDATE ... WHERE version = :served`): a 401 on a token another instance has
-already replaced only drops the cache entry, and the next call uses the row's token.
+the version this task was given (`UPDATE ... WHERE version = :served`): a 401 on a token the row has already replaced
+(the user signed in again, another instance refreshed) re-reads the row and returns its token, and the pipeline sends
+the call once more with it instead of telling a user who just signed in to sign in again.
 
 Refresh outcomes: `invalid_grant` (GrantRevoked; also Atlassian's answer to a rotated refresh token reused after the
 leeway, which revokes the whole family) marks the link `reconnect` and raises `ToolFailure("reconnect_required")`;
@@ -42,6 +54,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import weakref
@@ -49,7 +62,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import Select, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -93,6 +106,10 @@ REJECTED = (
     "Atlassian refused PolicyArc's app credentials while renewing your token. Ask your PolicyArc admin to check the "
     "Atlassian identity provider settings."
 )
+SLOW = (
+    "Atlassian's sign-in service is slow to answer, so PolicyArc is still renewing your Atlassian token. Try again "
+    "in a few seconds."
+)
 VAULT_UNAVAILABLE = "PolicyArc could not save your renewed Atlassian token. Try again in a moment."
 VAULT_DOWN = "PolicyArc could not read your Atlassian sign-in from its database. Try again in a moment."
 NO_IDP = "This PolicyArc environment has no Atlassian identity provider set up yet. Ask your PolicyArc admin."
@@ -120,6 +137,22 @@ class _Cached:
     trusted_for: float  # recheck_after, staggered per user (stagger.py)
 
 
+@dataclass(frozen=True, slots=True)
+class _Issued:
+    """A token handed out, with the link version it came from (what `upstream_rejected` compares)."""
+
+    version: int
+    access_token: str
+    expires_at: float
+
+
+class _Flight(NamedTuple):
+    """The refresh in flight for one user in this process, and the token the row held when it began."""
+
+    task: asyncio.Task[_Issued]
+    current: _Issued | None  # None when it was too close to expiry (MIN_USABLE) to hand out
+
+
 class TokenVault:
     """Per-user upstream tokens: get a valid one, refresh single-flight, store a new sign-in, mark reconnect."""
 
@@ -133,6 +166,7 @@ class TokenVault:
         margin: float = 120.0,
         recheck_after: float = 30.0,
         refresh_timeout: float = 4.0,
+        refresh_deadline: float = 60.0,
         app_ttl: float = 300.0,
         max_cached: int = 10_000,
     ) -> None:
@@ -143,6 +177,7 @@ class TokenVault:
         self._margin = margin
         self._recheck_after = recheck_after
         self._refresh_timeout = refresh_timeout
+        self._refresh_deadline = refresh_deadline
         self._app_ttl = app_ttl
         self._max_cached = max_cached
         self._cache: dict[str, _Cached] = {}
@@ -152,6 +187,8 @@ class TokenVault:
         # rather than in SQLite's busy handler, which gives up after busy_timeout.
         self._sqlite_writes = asyncio.Lock()
         self._apps: dict[str, tuple[float, AtlassianApp]] = {}
+        # At most one refresh per user in flight in this process; it outlives callers that stop waiting for it.
+        self._flights: dict[str, _Flight] = {}
 
     # -- UpstreamTokenSource ------------------------------------------------------------------------------------
 
@@ -159,7 +196,8 @@ class TokenVault:
         """The caller's valid Atlassian access token, refreshed when within `margin` seconds of expiry.
 
         Raises ToolFailure: `reconnect_required` (no link, link marked for reconnect, grant revoked),
-        `idp_unavailable` (Atlassian unreachable and the token unusable), `idp_misconfigured`, `idp_not_configured`.
+        `idp_unavailable` (Atlassian unreachable or slow and the token unusable), `idp_misconfigured`,
+        `idp_not_configured`, `vault_unavailable`.
         """
         now = self._clock.time()
         entry = self._cache.get(caller.user_id)
@@ -171,16 +209,24 @@ class TokenVault:
             lock = self._locks[caller.user_id] = asyncio.Lock()
         async with lock:
             try:
-                return await self._slow_path(caller)
+                found = await self._slow_path(caller)
             except SQLAlchemyError as exc:
                 logger.error("token vault database error for user %s: %s", caller.user_id, type(exc).__name__)
                 raise ToolFailure("vault_unavailable", VAULT_DOWN) from exc
+        # Waited for outside the lock: a caller queued behind a slow refresh must not wait for the timeout of each
+        # caller before it (finding 14: ten calls, ten timeouts, 40 s).
+        issued = found if isinstance(found, _Issued) else await self._await_flight(found[0], started=found[1])
+        _served.set((caller.user_id, issued.version))
+        return issued.access_token
 
-    async def upstream_rejected(self, caller: Caller) -> None:
-        """Jira refused the token this task was given: mark the link for reconnect, unless it has moved on since.
+    async def upstream_rejected(self, caller: Caller) -> str | None:
+        """Jira refused the token this task was given: a newer token to retry with, or None (link marked).
 
-        "This task" is the task that called `access_token` (a context variable remembers the version it got); called
-        from anywhere else, the link is marked whatever its version.
+        The link is marked for reconnect only if the row still holds the version this task was given ("this task":
+        the one that called `access_token`; a context variable remembers the version it got; called from anywhere
+        else, the link is marked whatever its version). When the row has moved on since (the user signed in again,
+        or another instance refreshed), its token is returned instead, so the caller can send the refused request
+        once more rather than tell the user to sign in again because of this instance's cache.
         """
         served = _served.get()
         version = served[1] if served is not None and served[0] == caller.user_id else None
@@ -203,9 +249,37 @@ class TokenVault:
         except SQLAlchemyError as exc:
             # The caller is told to sign in again either way; the next refresh will find out for itself.
             logger.error("cannot mark the link of user %s for reconnect: %s", caller.user_id, type(exc).__name__)
-            return
+            return None
         if getattr(result, "rowcount", 0):
             logger.info("Atlassian refused the token of user %s: link marked for reconnect", caller.user_id)
+            return None
+        if version is None:
+            return None  # no active link to mark: it is already marked, or gone
+        # Not marked: the row is not active (already marked) or has moved past the refused version. Re-read it.
+        try:
+            token = await self.access_token(caller)
+        except ToolFailure:
+            return None
+        served = _served.get()
+        if served is None or served[1] == version:
+            return None  # the same token again: nothing newer to retry with
+        logger.info("Atlassian refused an older token of user %s: retrying with the link's current one", caller.user_id)
+        return token
+
+    async def aclose(self, *, grace: float = 5.0) -> None:
+        """Shutdown: let refreshes in flight store their rotated tokens for up to `grace` seconds, cancel the rest.
+
+        A cancelled refresh is the same as a crash before the commit: the stored refresh token still works for
+        Atlassian's 10-minute leeway.
+        """
+        tasks = [task for task, _ in self._flights.values()]
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
 
     # -- sign-in ------------------------------------------------------------------------------------------------
 
@@ -247,13 +321,16 @@ class TokenVault:
 
     # -- internals ------------------------------------------------------------------------------------------------
 
-    async def _slow_path(self, caller: Caller) -> str:
+    async def _slow_path(self, caller: Caller) -> _Issued | tuple[_Flight, bool]:
+        """A token to hand out now, or the refresh in flight to wait for (and whether this call started it)."""
         now = self._clock.time()
         entry = self._cache.get(caller.user_id)
         if entry is not None and entry.expires_at - now > self._margin and now - entry.checked_at < entry.trusted_for:
             # Another task refreshed or re-checked while this one waited for the lock.
-            _served.set((caller.user_id, entry.version))
-            return entry.access_token
+            return _Issued(entry.version, entry.access_token, entry.expires_at)
+        flight = self._flights.get(caller.user_id)
+        if flight is not None:
+            return flight, False
         async with self._sessions() as db:
             link = await db.scalar(_link_query(caller.user_id))
         link = self._check_usable(caller.user_id, link)
@@ -261,75 +338,159 @@ class TokenVault:
         if expires_at - now > self._margin:
             if entry is not None and entry.version == link.version:
                 entry.checked_at = now  # unchanged since we cached it: no decryption
-                _served.set((caller.user_id, entry.version))
-                return entry.access_token
+                return _Issued(entry.version, entry.access_token, entry.expires_at)
             token = self._open(link, "access_token_enc")
             self._remember(caller.user_id, link.version, token, expires_at)
-            _served.set((caller.user_id, link.version))
-            return token
-        return await self._refresh(caller)
+            return _Issued(link.version, token, expires_at)
+        current = None
+        if expires_at - now > MIN_USABLE:
+            current = _Issued(link.version, self._open(link, "access_token_enc"), expires_at)
+        flight = _Flight(asyncio.create_task(self._refresh(caller)), current)
+        self._flights[caller.user_id] = flight
+        flight.task.add_done_callback(functools.partial(self._landed, caller.user_id, flight))
+        return flight, True
 
-    async def _refresh(self, caller: Caller) -> str:
+    async def _await_flight(self, flight: _Flight, *, started: bool) -> _Issued:
+        """The refresh's token, waited for at most `refresh_timeout`; the current token when it is still usable.
+
+        The refresh runs on in its own task whatever happens here (`asyncio.shield`): a caller that stops waiting
+        does not cancel it, so the rotated pair Atlassian sends late is still stored, and no later caller starts a
+        second grant while it runs.
+        """
+        current = self._usable(flight.current)
+        if current is not None and not started:
+            return current  # still good for a while: no need to queue behind Atlassian
+        try:
+            async with asyncio.timeout(self._refresh_timeout):
+                return await asyncio.shield(flight.task)
+        except TimeoutError:
+            current = self._usable(flight.current)
+            if current is None:
+                raise ToolFailure("idp_unavailable", SLOW) from None
+            return current
+        except ToolFailure as failure:
+            current = self._usable(flight.current)
+            if failure.code != "idp_unavailable" or current is None:
+                raise
+            return current  # not renewed, but still good for a while: better than failing the call
+
+    def _usable(self, issued: _Issued | None) -> _Issued | None:
+        """`issued` if it has more than MIN_USABLE seconds left."""
+        if issued is None or issued.expires_at - self._clock.time() <= MIN_USABLE:
+            return None
+        return issued
+
+    def _landed(self, user_id: str, flight: _Flight, task: asyncio.Task[_Issued]) -> None:
+        if self._flights.get(user_id) is flight:
+            del self._flights[user_id]
+        if not task.cancelled():
+            task.exception()  # retrieved here: every waiter may have given up on it already
+
+    async def _refresh(self, caller: Caller) -> _Issued:
+        """The one refresh in flight for this user in this process (a task of its own, see `_await_flight`)."""
+        try:
+            return await self._rotate(caller)
+        except SQLAlchemyError as exc:
+            logger.error("token vault database error for user %s: %s", caller.user_id, type(exc).__name__)
+            raise ToolFailure("vault_unavailable", VAULT_DOWN) from exc
+
+    async def _rotate(self, caller: Caller) -> _Issued:
         app = await self._app_for(caller.environment_id)
+        user_id = caller.user_id
         async with self._sessions() as db, self._write_gate(db):
             await self._begin_locked(db)
-            link = await self._locked_link(db, caller.user_id)
-            link = self._check_usable(caller.user_id, link)
-            now = self._clock.time()
+            link = self._check_usable(user_id, await self._locked_link(db, user_id))
             expires_at = link.expires_at.timestamp()
-            if expires_at - now > self._margin:
+            if expires_at - self._clock.time() > self._margin:
                 # Another instance refreshed while we waited for the row: use its token.
-                token = self._open(link, "access_token_enc")
-                self._remember(caller.user_id, link.version, token, expires_at)
-                _served.set((caller.user_id, link.version))
+                issued = _Issued(link.version, self._open(link, "access_token_enc"), expires_at)
+                self._remember(user_id, issued.version, issued.access_token, expires_at)
                 await db.rollback()  # releases the row lock (and expires `link`: read it before)
-                return token
+                return issued
             if link.refresh_token_enc is None:
                 await self._mark_reconnect(db, link)
                 raise ToolFailure("reconnect_required", RECONNECT)
-            refresh_token = self._open(link, "refresh_token_enc")
+            seen = link.version
+            call = asyncio.create_task(self._grant(app, self._open(link, "refresh_token_enc")))
             try:
-                async with asyncio.timeout(self._refresh_timeout):
-                    tokens = await self._identity.refresh(app, refresh_token=refresh_token)
-            except GrantRevoked as exc:
-                await self._mark_reconnect(db, link)
-                raise ToolFailure("reconnect_required", RECONNECT) from exc
-            except (IdentityUnavailable, TimeoutError) as exc:
-                logger.warning("cannot refresh the Atlassian token of user %s: %s", caller.user_id, _reason(exc))
-                if expires_at - now > MIN_USABLE:
-                    # Not renewed, but still good for a while: better than failing the call.
-                    token = self._open(link, "access_token_enc")
-                    _served.set((caller.user_id, link.version))
-                    await db.rollback()
-                    return token
+                # The row lock (SQLite: the whole database's write lock) is held at most `refresh_timeout`, below
+                # SQLite's busy timeout: other writers wait for a slow Atlassian, but not until they fail.
+                done, _ = await asyncio.wait({call}, timeout=self._refresh_timeout)
+            except BaseException:
+                call.cancel()
+                raise
+            if done:
+                tokens = await self._answer(caller, call, db, link)
+                return await self._store(db, link, tokens)
+            await db.rollback()
+        logger.warning(
+            "Atlassian is slow to refresh the token of user %s: row lock released, the answer will be stored late",
+            user_id,
+        )
+        try:
+            await asyncio.wait({call})  # bounded by refresh_deadline (`_grant`)
+        except BaseException:
+            call.cancel()
+            raise
+        async with self._sessions() as db, self._write_gate(db):
+            await self._begin_locked(db)
+            link = self._check_usable(user_id, await self._locked_link(db, user_id))
+            if link.version != seen:
+                # A sign-in or another instance's refresh landed meanwhile: the row wins. Whatever Atlassian sent us
+                # is dropped unused (a rotated pair never used does not endanger the family).
+                issued = _Issued(link.version, self._open(link, "access_token_enc"), link.expires_at.timestamp())
                 await db.rollback()
-                raise ToolFailure("idp_unavailable", UNAVAILABLE) from exc
-            except IdentityRejected as exc:
-                await db.rollback()
-                self._apps.pop(caller.environment_id, None)  # the admin may be fixing the secret right now
-                logger.error("Atlassian refused the app credentials on refresh: %s", exc.message)
-                raise ToolFailure("idp_misconfigured", REJECTED) from exc
-            # Persist the rotated pair before anyone uses the new access token.
-            link.access_token_enc = self._seal(link.id, "access_token_enc", tokens.access_token)
-            link.refresh_token_enc = (
-                self._seal(link.id, "refresh_token_enc", tokens.refresh_token) if tokens.refresh_token else None
-            )
-            link.expires_at = datetime.fromtimestamp(tokens.expires_at, UTC)
-            if tokens.scopes:
-                link.scopes = " ".join(tokens.scopes)
-            link.version += 1
-            link.updated_at = self._utc()
-            version = link.version
-            try:
-                await db.commit()
-            except SQLAlchemyError as exc:
-                # The new pair is lost, not used: the old refresh token stays valid for Atlassian's leeway.
-                logger.error("cannot store the refreshed token of user %s: %s", caller.user_id, type(exc).__name__)
-                raise ToolFailure("vault_unavailable", VAULT_UNAVAILABLE) from exc
-        logger.info("refreshed the Atlassian token of user %s (link version %d)", caller.user_id, version)
-        self._remember(caller.user_id, version, tokens.access_token, tokens.expires_at)
-        _served.set((caller.user_id, version))
-        return tokens.access_token
+                if not call.cancelled() and call.exception() is None:
+                    logger.info("dropped a late refresh of user %s: the link changed meanwhile", user_id)
+                return issued
+            tokens = await self._answer(caller, call, db, link)
+            return await self._store(db, link, tokens)
+
+    async def _grant(self, app: AtlassianApp, refresh_token: str) -> UpstreamTokens:
+        async with asyncio.timeout(self._refresh_deadline):
+            return await self._identity.refresh(app, refresh_token=refresh_token)
+
+    async def _answer(
+        self, caller: Caller, call: asyncio.Task[UpstreamTokens], db: AsyncSession, link: UpstreamLink
+    ) -> UpstreamTokens:
+        """The new pair from a finished grant, or its failure as a ToolFailure (`link` locked in `db`)."""
+        try:
+            return call.result()
+        except GrantRevoked as exc:
+            await self._mark_reconnect(db, link)
+            raise ToolFailure("reconnect_required", RECONNECT) from exc
+        except (IdentityUnavailable, TimeoutError) as exc:
+            await db.rollback()
+            logger.warning("cannot refresh the Atlassian token of user %s: %s", caller.user_id, _reason(exc))
+            raise ToolFailure("idp_unavailable", UNAVAILABLE) from exc
+        except IdentityRejected as exc:
+            await db.rollback()
+            self._apps.pop(caller.environment_id, None)  # the admin may be fixing the secret right now
+            logger.error("Atlassian refused the app credentials on refresh: %s", exc.message)
+            raise ToolFailure("idp_misconfigured", REJECTED) from exc
+
+    async def _store(self, db: AsyncSession, link: UpstreamLink, tokens: UpstreamTokens) -> _Issued:
+        """Persist the rotated pair before anyone uses the new access token (`link` locked in `db`)."""
+        user_id = link.user_id
+        link.access_token_enc = self._seal(link.id, "access_token_enc", tokens.access_token)
+        link.refresh_token_enc = (
+            self._seal(link.id, "refresh_token_enc", tokens.refresh_token) if tokens.refresh_token else None
+        )
+        link.expires_at = datetime.fromtimestamp(tokens.expires_at, UTC)
+        if tokens.scopes:
+            link.scopes = " ".join(tokens.scopes)
+        link.version += 1
+        link.updated_at = self._utc()
+        version = link.version
+        try:
+            await db.commit()
+        except SQLAlchemyError as exc:
+            # The new pair is lost, not used: the old refresh token stays valid for Atlassian's leeway.
+            logger.error("cannot store the refreshed token of user %s: %s", user_id, type(exc).__name__)
+            raise ToolFailure("vault_unavailable", VAULT_UNAVAILABLE) from exc
+        logger.info("refreshed the Atlassian token of user %s (link version %d)", user_id, version)
+        self._remember(user_id, version, tokens.access_token, tokens.expires_at)
+        return _Issued(version, tokens.access_token, tokens.expires_at)
 
     def _check_usable(self, user_id: str, link: UpstreamLink | None) -> UpstreamLink:
         if link is None:

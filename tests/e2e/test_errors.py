@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy import select
+from starlette.applications import Starlette
 
+from policyarc.app import Gateway, create_app
 from policyarc.mcp_endpoint import AUDIT_FAILED
 from policyarc.sim.atlassian import SimConfig
-from tests.e2e.harness import Product, running_product
+from policyarc.store.models import UpstreamLink
+from tests.e2e.harness import GATEWAY, Product, running_product
 from tests.e2e.test_mcp_flow import ALL, grant_everything
 
 CALL_CREATE = {
@@ -179,3 +187,60 @@ async def test_no_result_without_its_audit_record(tmp_path: Path, fast_path: boo
         assert withheld.is_error
         assert withheld.content[0].text == AUDIT_FAILED
         assert withheld.structured_content is None
+
+
+@contextlib.asynccontextmanager
+async def another_instance(product: Product) -> AsyncIterator[Starlette]:
+    """A second gateway on the same database and key ring: another process behind the load balancer."""
+    app = create_app(product.gateway.settings, upstream=httpx.ASGITransport(product.sim_app))
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def call_on(app: Starlette, token: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=GATEWAY) as http:
+        response = await http.post("/mcp", json=message, headers=headers)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()["result"]
+    return result
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [("get_issue", {"key": "ENG-1"}), ("create_issue", {"project": "ENG", "summary": "right after signing in again"})],
+)
+async def test_right_after_signing_in_again_another_instance_does_not_ask_again(
+    tmp_path: Path, tool: str, arguments: dict[str, Any]
+) -> None:
+    alice = "alice@example.com"
+    async with running_product(tmp_path) as product:
+        await grant_everything(product)
+        async with product.client(alice, scope=ALL) as client:
+            assert not (await client.call_tool("get_issue", {"key": "ENG-1"})).is_error
+        async with another_instance(product) as other:
+            # Within its cache window (30 s by default; stretched so a slow machine cannot outlast it) instance B
+            # keeps using the Atlassian token it read last.
+            other_gateway: Gateway = other.state.gateway
+            other_gateway.vault._recheck_after = 3600
+            assert not (await call_on(other, product.token_of(alice), "get_issue", {"key": "ENG-1"})).get("isError")
+            await product.sim_hook("POST", "/_sim/tokens/revoke", {"email": alice})  # she removed the app at Atlassian
+            async with product.client(alice, scope=ALL) as client:
+                refused = await client.call_tool("get_issue", {"key": "ENG-1"})
+            assert "sign in again" in refused.content[0].text.lower()  # instance A says so, and marks the link
+            product.storages.pop(alice)
+            async with product.client(alice, scope=ALL) as client:  # she signs in again, through instance A
+                await client.list_tools()
+
+            answer = await call_on(other, product.token_of(alice), tool, arguments)  # B: its cached token is refused
+
+            assert not answer.get("isError"), answer  # B re-read the link and sent the call again with the new token
+            async with product.gateway.sessions() as db:
+                link = await db.scalar(select(UpstreamLink))
+            assert link is not None and link.status == "active"
+            if tool == "create_issue":  # a 401 means Jira ran nothing: the write was sent again, and made once
+                issues = product.sim.world.sites["acme"].issues.values()
+                assert [i.key for i in issues if i.summary == arguments["summary"]] == [
+                    answer["structuredContent"]["key"]
+                ]

@@ -120,3 +120,15 @@ async def test_state_survives_an_error_redirect(gateway: Gateway, documents: Doc
         "error_description": query_of(response)["error_description"],
         "state": "client-state-1",
     }
+
+
+async def test_a_refused_document_is_not_fetched_again_for_each_authorization(
+    gateway: Gateway, documents: Documents
+) -> None:
+    missing = "https://client.example/nothing-here.json"
+    assert await gateway.provider.get_client(missing) is None
+    hits = documents.hits
+    for _ in range(3):
+        response, _ = await gateway.authorize(missing)
+        assert response.status_code == 400
+    assert documents.hits == hits

@@ -94,7 +94,7 @@ async def test_decision_is_single_use(gateway: Gateway) -> None:
 
 async def test_consent_without_session_goes_to_sign_in(gateway: Gateway) -> None:
     url = await _consent_url(gateway)
-    gateway.client.cookies.clear()
+    gateway.client.cookies.delete("__Host-policyarc_session")  # signed out; still the browser that started it
     response = await gateway.client.get(url)
     assert response.status_code == 303 and response.headers["location"].startswith("/oauth/login?request=")
     posted = await gateway.client.post("/oauth/consent", data={"request": "x", "csrf": "y", "decision": "allow"})

@@ -5,7 +5,7 @@ Wiring (in the app's lifespan; everything is passed in):
     config = OAuthConfig.from_settings(settings, environment_id=env_id, scopes=[t.scope for t in JIRA_TOOLS])
     clock = SystemClock()
     resolver = TokenResolver(sessions=sessions, config=config, clock=clock)
-    documents = MetadataDocumentFetcher(http, allow_loopback_http=config.loopback_issuer)
+    documents = MetadataDocumentFetcher(document_client(8), allow_loopback_http=config.loopback_issuer)  # own pool
     provider = GatewayAuthProvider(sessions=sessions, config=config, policy=policy, clock=clock,
                                    metadata_documents=documents, revocation_listeners=[resolver])
     cookies = CookieJar(secure=config.secure_cookies)

@@ -3,10 +3,16 @@
 
 Fetching a URL a stranger chose is a server-side request forgery risk, so the fetch is narrow: https only
 (plain http only to a loopback host, and only when the gateway itself runs on loopback for development), no
-redirects, a short timeout, a small size cap, and hosts that resolve to private, loopback or link-local
+redirects, one deadline, a small size cap, and hosts that resolve to private, loopback or link-local
 addresses are refused (unless loopback is allowed). The check resolves the name before the request, so a DNS
 answer that changes in between (rebinding) is not covered; a deployment that cares runs the gateway behind an
 egress proxy.
+
+A fetch cannot grow the gateway or hold its connections: the document comes over its own small pool, streamed and
+cut at `max_bytes`, uncompressed only (`cimd_http`); connect, headers and body share one deadline; at most
+`max_concurrent` fetches run at once and the next is refused at once rather than queued; and a refused URL (or
+host) is not fetched again for `refusal_ttl` seconds (`cimd_refusals`), so the gateway cannot be made to send
+requests at will.
 """
 
 from __future__ import annotations
@@ -21,15 +27,39 @@ from urllib.parse import urlsplit
 
 import httpx
 
-__all__ = ["CimdError", "ClientDocument", "MetadataDocumentFetcher", "is_metadata_url", "redirect_uri_allowed"]
+from policyarc.oauth.cimd_http import DocumentUnavailable, document_client, read_document
+from policyarc.oauth.cimd_refusals import Refusals
+from policyarc.oauth.config import Clock, SystemClock
 
-MAX_BYTES = 16 * 1024
-TIMEOUT = 5.0
+__all__ = [
+    "CimdError",
+    "CimdLimits",
+    "ClientDocument",
+    "MetadataDocumentFetcher",
+    "document_client",
+    "is_metadata_url",
+    "redirect_uri_allowed",
+]
+
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 class CimdError(Exception):
     """The document cannot be used; the message says why (it never echoes the document)."""
+
+
+@dataclass(frozen=True)
+class CimdLimits:
+    max_bytes: int = 16 * 1024  # the draft's "Maximum Response Size" consideration; real documents are far smaller
+    deadline: float = 5.0  # seconds for name lookup, connect, headers and body together
+    max_concurrent: int = 8  # fetches in flight; also the size of the documents' own connection pool
+    refusal_ttl: float = 300.0  # seconds a refused URL (or host) is answered from memory
+    max_refusals: int = 1024  # URLs (and hosts) remembered at most (a URL is at most 2 KiB), oldest forgotten first
+    host_strikes: int = 5  # different URLs refused on one host within refusal_ttl before the host is refused
+
+    def __post_init__(self) -> None:
+        if self.max_bytes < 1 or self.deadline <= 0 or self.max_concurrent < 1 or self.host_strikes < 1:
+            raise ValueError("CimdLimits: max_bytes, deadline, max_concurrent and host_strikes must be positive")
 
 
 @dataclass(frozen=True)
@@ -74,7 +104,11 @@ def redirect_uri_allowed(uri: str) -> bool:
 
 
 class MetadataDocumentFetcher:
-    """Fetches and validates Client ID Metadata Documents through the gateway's shared httpx client."""
+    """Fetches and validates Client ID Metadata Documents, within `CimdLimits`.
+
+    `http` should be the fetcher's own client (`document_client(limits.max_concurrent)`), never the one that
+    carries Jira calls; `aclose()` closes it.
+    """
 
     def __init__(
         self,
@@ -82,34 +116,69 @@ class MetadataDocumentFetcher:
         *,
         allow_loopback_http: bool = False,
         resolve_hosts: bool = True,
-        timeout: float = TIMEOUT,
-        max_bytes: int = MAX_BYTES,
+        limits: CimdLimits | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._http = http
         self._allow_loopback = allow_loopback_http
         self._resolve_hosts = resolve_hosts
-        self._timeout = timeout
-        self._max_bytes = max_bytes
+        self._limits = limits or CimdLimits()
+        self._refusals = Refusals(
+            clock=clock or SystemClock(),
+            ttl=self._limits.refusal_ttl,
+            max_entries=self._limits.max_refusals,
+            host_strikes=self._limits.host_strikes,
+        )
+        self._in_flight = 0
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        return self._http
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
     async def fetch(self, client_id: str) -> ClientDocument:
         host = self._check_url(client_id)
-        if self._resolve_hosts:
-            await self._check_addresses(host)
+        remembered = self._refusals.reason(client_id, host)
+        if remembered is not None:
+            raise CimdError(remembered)
+        if self._in_flight >= self._limits.max_concurrent:
+            # Not remembered: it says nothing about this URL. Refused rather than queued, so a burst of slow
+            # documents costs other clients a retry, not an unbounded wait.
+            raise CimdError(
+                "the gateway is fetching too many client metadata documents at once; try again in a few seconds"
+            )
+        self._in_flight += 1
         try:
-            async with self._http.stream(
-                "GET", client_id, headers={"Accept": "application/json"}, timeout=self._timeout, follow_redirects=False
-            ) as response:
-                if response.status_code != 200:
-                    raise CimdError(f"the client's metadata document answered HTTP {response.status_code}")
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > self._max_bytes:
-                        raise CimdError(f"the client's metadata document is larger than {self._max_bytes} bytes")
-        except httpx.HTTPError as exc:
-            raise CimdError(f"the client's metadata document could not be fetched ({type(exc).__name__})") from exc
+            return await self._fetch(client_id, host)
+        except DocumentUnavailable as exc:
+            if exc.blame == "host":
+                self._refusals.refuse_host(host, str(exc))
+            else:
+                self._refusals.refuse_url(client_id, host, str(exc))
+            raise CimdError(str(exc)) from None
+        except CimdError as exc:
+            self._refusals.refuse_url(client_id, host, str(exc))
+            raise
+        finally:
+            self._in_flight -= 1
+
+    async def _fetch(self, client_id: str, host: str) -> ClientDocument:
+        limits = self._limits
         try:
-            document = json.loads(bytes(body))
+            async with asyncio.timeout(limits.deadline):
+                if self._resolve_hosts:
+                    await self._check_addresses(host)
+                body = await read_document(
+                    self._http, client_id, max_bytes=limits.max_bytes, phase_timeout=limits.deadline
+                )
+        except TimeoutError:
+            raise DocumentUnavailable(
+                f"the client's metadata document did not arrive within {limits.deadline:g} s"
+            ) from None
+        try:
+            document = json.loads(body)
         except ValueError:
             raise CimdError("the client's metadata document is not JSON") from None
         return _validate(client_id, document)
@@ -134,11 +203,11 @@ class MetadataDocumentFetcher:
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
         except OSError:
-            raise CimdError(f"the client_id host {host} does not resolve") from None
+            raise DocumentUnavailable(f"the client_id host {host} does not resolve", blame="host") from None
         for info in infos:
             address = str(info[4][0])
             if not _public_ip(address) and not (self._allow_loopback and _is_loopback(address)):
-                raise CimdError("a client_id URL must not point at a private address")
+                raise DocumentUnavailable("a client_id URL must not point at a private address", blame="host")
 
 
 def _validate(client_id: str, document: Any) -> ClientDocument:

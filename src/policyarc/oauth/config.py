@@ -72,6 +72,10 @@ class OAuthConfig:
     def resource_url(self) -> str:
         return f"{self.issuer}/mcp"
 
+    def is_resource(self, value: str) -> bool:
+        """RFC 8707: does a `resource` parameter name this gateway's MCP endpoint (a trailing slash is tolerated)?"""
+        return value.rstrip("/") == self.resource_url
+
     @property
     def secure_cookies(self) -> bool:
         """`__Host-` cookies need Secure, which a browser only keeps from https (Settings allows http on loopback)."""

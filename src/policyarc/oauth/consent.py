@@ -23,9 +23,10 @@ from starlette.routing import Route
 from policyarc.mcp_endpoint import PolicyCheck
 from policyarc.oauth import pending
 from policyarc.oauth.config import Clock, utc
-from policyarc.oauth.pages import consent_page, message_page
+from policyarc.oauth.display import display_text
+from policyarc.oauth.pages import consent_page, message_page, other_browser_page
 from policyarc.oauth.provider import GatewayAuthProvider, caller_for
-from policyarc.oauth.sessions import SESSION_COOKIE, CookieJar, csrf_token, session_user
+from policyarc.oauth.sessions import AUTHORIZE_COOKIE, SESSION_COOKIE, CookieJar, csrf_token, session_user
 from policyarc.store import models
 
 __all__ = ["CONSENT_PATH", "ConsentPages"]
@@ -62,6 +63,8 @@ class ConsentPages:
             asked = await pending.load_pending(db, request_id, now=now)
             if asked is None:
                 return message_page("This sign-in link has expired", _START_AGAIN)
+            if not pending.same_browser(asked, self._cookies.read(request, AUTHORIZE_COOKIE)):
+                return other_browser_page()
             user = await session_user(db, raw_session, now=now)
             if user is None or raw_session is None:
                 return RedirectResponse(f"/oauth/login?request={request_id}", status_code=303)
@@ -71,11 +74,12 @@ class ConsentPages:
             return message_page("Unknown client", "The MCP client is no longer registered. " + _START_AGAIN)
         caller = caller_for(user, client, self._environment_id, asked.scopes)
         granted = [scope for scope in asked.scopes if self._policy.allowed(caller, scope)]
+        # A client chose its name, id and redirect URI itself: shown only as display_text() leaves them.
         return consent_page(
-            client_name=client.client_name or "An unnamed MCP client",
-            client_id=client.client_id,
-            redirect_host=urlsplit(asked.redirect_uri).netloc or asked.redirect_uri,
-            user_label=user.email or user.display_name or user.idp_subject,
+            client_name=display_text(client.client_name or "") or "An unnamed MCP client",
+            client_id=display_text(client.client_id, limit=200),
+            redirect_host=display_text(urlsplit(asked.redirect_uri).netloc or asked.redirect_uri, limit=200),
+            user_label=display_text(user.email or user.display_name or user.idp_subject),
             asked=asked.scopes,
             granted=granted,
             hidden={"request": request_id, "csrf": csrf_token(raw_session, request_id)},
@@ -97,6 +101,8 @@ class ConsentPages:
             asked = await pending.load_pending(db, request_id, now=now)
             if asked is None:
                 return message_page("This sign-in link has expired", _START_AGAIN)
+            if not pending.same_browser(asked, self._cookies.read(request, AUTHORIZE_COOKIE)):
+                return other_browser_page()
             if decision not in ("allow", "deny"):
                 return message_page("Request refused", "Choose Allow or Deny.", status=400)
             await pending.drop(db, request_id)  # one decision per request

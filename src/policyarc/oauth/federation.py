@@ -36,8 +36,15 @@ from policyarc.identity.atlassian import (
 from policyarc.identity.errors import IdentityError
 from policyarc.oauth import pending
 from policyarc.oauth.config import Clock, OAuthConfig, utc
-from policyarc.oauth.pages import message_page
-from policyarc.oauth.sessions import LOGIN_COOKIE, SESSION_COOKIE, CookieJar, create_session, session_user
+from policyarc.oauth.pages import message_page, other_browser_page
+from policyarc.oauth.sessions import (
+    AUTHORIZE_COOKIE,
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    CookieJar,
+    create_session,
+    session_user,
+)
 from policyarc.secrets import DecryptionError, KeyRing, hash_token, new_token
 from policyarc.store import models
 
@@ -97,8 +104,11 @@ class Federation:
         request_id = request.query_params.get("request", "")
         now = utc(self._clock)
         async with self._sessions() as db, db.begin():
-            if await pending.load_pending(db, request_id, now=now) is None:
+            asked = await pending.load_pending(db, request_id, now=now)
+            if asked is None:
                 return message_page("This sign-in link has expired", _START_AGAIN)
+            if not pending.same_browser(asked, self._cookies.read(request, AUTHORIZE_COOKIE)):
+                return other_browser_page()
             if await session_user(db, self._cookies.read(request, SESSION_COOKIE), now=now) is not None:
                 return _see_other(_consent_url(request_id))
             try:

@@ -7,7 +7,7 @@ from html import escape
 
 from starlette.responses import HTMLResponse
 
-__all__ = ["consent_page", "message_page"]
+__all__ = ["consent_page", "message_page", "other_browser_page"]
 
 # No scripts at all, and no framing: a consent page inside another site's frame is a clickjacking target.
 _HEADERS = {
@@ -20,6 +20,7 @@ _HEADERS = {
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#1d2125}"
     "h1{font-size:1.4rem}.box{border:1px solid #dfe1e6;border-radius:8px;padding:1rem 1.25rem}"
+    ".return{font-size:1.1rem;background:#f7f8f9;border-radius:6px;padding:.5rem .75rem}"
     "ul{padding-left:1.2rem}.muted{color:#626f86}.no{color:#ae2e24}"
     "button{font-size:1rem;padding:.5rem 1.25rem;margin-right:.5rem;border-radius:6px;border:1px solid #8590a2}"
     "button.primary{background:#0c66e4;color:#fff;border-color:#0c66e4}"
@@ -43,6 +44,17 @@ def message_page(title: str, message: str, *, status: int = 400, link: tuple[str
     return _page(title, body + "</div>", status)
 
 
+def other_browser_page() -> HTMLResponse:
+    """A pending authorization opened in a browser other than the one that started it (browser_binding.py)."""
+    return message_page(
+        "Continue in the browser that started this",
+        "This connection request was started in another browser (or that browser's cookie is gone), so it cannot "
+        "be continued here. If you did not start it, close this page. Otherwise start again from your MCP client "
+        "(reconnect the PolicyArc server) and finish in the browser it opens.",
+        status=403,
+    )
+
+
 def consent_page(
     *,
     client_name: str,
@@ -55,6 +67,8 @@ def consent_page(
     action: str,
     consented_before: bool,
 ) -> HTMLResponse:
+    """The consent form. Client-chosen values (name, id, redirect host) come through `display.display_text`;
+    the redirect host stands out because a name proves nothing, while the host is where the code will go."""
     items = "".join(
         f"<li>{escape(scope)}</li>"
         if scope in granted
@@ -73,9 +87,11 @@ def consent_page(
         buttons = '<button type="submit" name="decision" value="deny">Back to the client</button>'
         question = "Policy allows none of the permissions it asks for, so it cannot be connected. Ask your admin."
     body = (
-        f'<div class="box"><p><strong>{escape(client_name)}</strong> wants to use PolicyArc as '
+        f'<div class="box"><p><strong><bdi>{escape(client_name)}</bdi></strong> wants to use PolicyArc as '
         f"<strong>{escape(user_label)}</strong>.</p>"
-        f'<p class="muted">Client id: {escape(client_id)}<br>It will return to: {escape(redirect_host)}</p>'
+        f'<p class="return">After you decide, your browser goes back to '
+        f"<strong><bdi>{escape(redirect_host)}</bdi></strong></p>"
+        f'<p class="muted">Client id: {escape(client_id)}</p>'
         f"<p>{question}</p><ul>{items}</ul>{before}"
         f'<form method="post" action="{escape(action)}">{fields}{buttons}</form></div>'
     )

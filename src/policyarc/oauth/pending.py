@@ -3,13 +3,15 @@
 Two kinds share the table, told apart by `payload["kind"]` so one can never be presented as the other:
 
 - `authorize`: an MCP client's validated /authorize request, waiting for sign-in and consent; its id travels in
-  our own URLs (`/oauth/login?request=...`, `/oauth/consent?request=...`).
+  our own URLs (`/oauth/login?request=...`, `/oauth/consent?request=...`), and it names the hash of the
+  `__Host-policyarc_authorize` cookie of the browser that opened /authorize: only that browser may continue it.
 - `idp`: one sign-in round trip to Atlassian; its key is the `state` we send, and it names the pending request and
   the hash of the `__Host-policyarc_login` cookie that must come back with it.
 """
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +27,7 @@ __all__ = [
     "PendingAuthorization",
     "drop",
     "load_pending",
+    "same_browser",
     "save_pending",
     "save_round_trip",
     "take_round_trip",
@@ -40,6 +43,9 @@ class PendingAuthorization:
     scopes: tuple[str, ...]
     state: str | None
     resource: str
+    # SHA-256 of the `policyarc_authorize` cookie of the browser that opened /authorize (browser_binding.py);
+    # None only for a request stored without one, which no browser can then continue.
+    browser_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,15 @@ async def load_pending(db: AsyncSession, request_id: str, *, now: datetime) -> P
         scopes=tuple(payload["scopes"]),
         state=payload.get("state"),
         resource=payload["resource"],
+        browser_hash=payload.get("browser_hash"),
     )
+
+
+def same_browser(pending: PendingAuthorization, cookie: str | None) -> bool:
+    """Was the pending request started by the browser holding this `policyarc_authorize` cookie value?"""
+    if pending.browser_hash is None or cookie is None:
+        return False
+    return hmac.compare_digest(hash_token(cookie), pending.browser_hash)
 
 
 async def save_round_trip(db: AsyncSession, trip: IdpRoundTrip, *, expires_at: datetime) -> str:

@@ -37,6 +37,7 @@ from policyarc.mcp_endpoint import PolicyCheck
 from policyarc.oauth import pending
 from policyarc.oauth.cimd import CimdError, MetadataDocumentFetcher, is_metadata_url, redirect_uri_allowed
 from policyarc.oauth.config import Clock, OAuthConfig, utc
+from policyarc.oauth.display import unsafe_characters
 from policyarc.secrets import hash_token, new_token
 from policyarc.store import models
 
@@ -110,6 +111,13 @@ class GatewayAuthProvider:
             raise RegistrationError(
                 "invalid_redirect_uri", "redirect URIs must be https, http on loopback, or a native app scheme"
             )
+        hidden = unsafe_characters(client_info.client_name or "")
+        if hidden:  # shown on the consent page; display.py explains how such characters deceive
+            raise RegistrationError(
+                "invalid_client_metadata",
+                f"client_name contains control or bidirectional formatting characters ({', '.join(hidden)}); "
+                "send it as plain text",
+            )
         metadata = client_info.model_dump(mode="json", exclude={"client_secret"}, exclude_none=True)
         secret = client_info.client_secret
         now = utc(self._clock)
@@ -159,7 +167,10 @@ class GatewayAuthProvider:
 
     # --- authorization ---------------------------------------------------------------------------------------
 
-    async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
+    async def authorize(
+        self, client: OAuthClientInformationFull, params: AuthorizationParams, *, browser_hash: str | None = None
+    ) -> str:
+        """Store the request pending sign-in and consent, bound to `browser_hash` (see browser_binding.py)."""
         resource = params.resource or self._config.resource_url
         if resource.rstrip("/") != self._config.resource_url:
             raise AuthorizeError("invalid_target", f"this server issues tokens for {self._config.resource_url} only")
@@ -175,6 +186,7 @@ class GatewayAuthProvider:
                     scopes=tuple(dict.fromkeys(scopes)),
                     state=params.state,
                     resource=self._config.resource_url,
+                    browser_hash=browser_hash,
                 ),
                 expires_at=utc(self._clock, self._config.pending_ttl),
             )
@@ -246,18 +258,19 @@ class GatewayAuthProvider:
                 )
                 .values(consumed_at=utc(self._clock))
             )
-            if cast(CursorResult[Any], consumed).rowcount != 1:
-                # Lost a race with another exchange of the same code: treat it as the replay it is.
-                await self._revoke_family(db, _family_of(authorization_code.code_hash))
-                raise TokenError("invalid_grant", "authorization code was already used")
-            return await self._issue(
-                db,
-                client_id=client.client_id,
-                user_id=str(authorization_code.subject),
-                scopes=authorization_code.scopes,
-                resource=authorization_code.resource or self._config.resource_url,
-                family=_family_of(authorization_code.code_hash),
-            )
+            if cast(CursorResult[Any], consumed).rowcount == 1:
+                return await self._issue(
+                    db,
+                    client_id=client.client_id,
+                    user_id=str(authorization_code.subject),
+                    scopes=authorization_code.scopes,
+                    resource=authorization_code.resource or self._config.resource_url,
+                    family=_family_of(authorization_code.code_hash),
+                )
+        # Lost a race with another exchange of the same code: treat it as the replay it is. The revocation is
+        # committed on its own before the error is raised; raised inside a transaction, it would be rolled back.
+        await self._revoke_family_now(_family_of(authorization_code.code_hash))
+        raise TokenError("invalid_grant", "authorization code was already used")
 
     # --- refresh ---------------------------------------------------------------------------------------------
 
@@ -298,21 +311,23 @@ class GatewayAuthProvider:
                 )
                 .values(rotated_at=utc(self._clock))
             )
-            if cast(CursorResult[Any], rotated).rowcount != 1:
-                await self._revoke_family(db, refresh_token.family)
-                raise TokenError("invalid_grant", "refresh token was already used")
-            user_id = str(refresh_token.subject)
-            granted = await self._still_granted(db, client, user_id, scopes)
-            if not granted:
-                raise TokenError("invalid_scope", "policy no longer grants any of these scopes; sign in again")
-            return await self._issue(
-                db,
-                client_id=client.client_id,
-                user_id=user_id,
-                scopes=granted,
-                resource=refresh_token.resource or self._config.resource_url,
-                family=refresh_token.family,
-            )
+            if cast(CursorResult[Any], rotated).rowcount == 1:
+                user_id = str(refresh_token.subject)
+                granted = await self._still_granted(db, client, user_id, scopes)
+                if not granted:  # raised inside: the rotation is rolled back, the token still works
+                    raise TokenError("invalid_scope", "policy no longer grants any of these scopes; sign in again")
+                return await self._issue(
+                    db,
+                    client_id=client.client_id,
+                    user_id=user_id,
+                    scopes=granted,
+                    resource=refresh_token.resource or self._config.resource_url,
+                    family=refresh_token.family,
+                )
+        # Lost a race with another use of the same refresh token (OAuth 2.1 section 4.3.1): as for codes, the
+        # family's revocation is committed before the refusal.
+        await self._revoke_family_now(refresh_token.family)
+        raise TokenError("invalid_grant", "refresh token was already used")
 
     async def _still_granted(
         self, db: AsyncSession, client: OAuthClientInformationFull, user_id: str, scopes: Sequence[str]
@@ -355,6 +370,10 @@ class GatewayAuthProvider:
                 family = refresh.family
             if family is not None:
                 await self._revoke_family(db, family)
+
+    async def _revoke_family_now(self, family: str) -> None:
+        async with self._sessions() as db, db.begin():
+            await self._revoke_family(db, family)
 
     async def _revoke_family(self, db: AsyncSession, family: str) -> None:
         now = utc(self._clock)

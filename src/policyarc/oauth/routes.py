@@ -3,8 +3,10 @@
 - RFC 9728 protected-resource metadata for `{public_url}/mcp`;
 - RFC 8414 authorization-server metadata (ours: it adds `client_id_metadata_document_supported` and `none` as a
   token endpoint auth method, for metadata-document clients, and keeps the issuer exactly `public_url`);
-- the SDK's /authorize and /register handlers as they are, and its /token and /revoke handlers with
-  `HashedSecretAuthenticator` (client secrets are stored hashed, see client_auth.py);
+- the SDK's /register handler as it is; its /authorize handler binding the pending request to the browser
+  (browser_binding.py); its /token handler with `HashedSecretAuthenticator` (client secrets are stored hashed,
+  see client_auth.py) behind an RFC 8707 `resource` check (token_endpoint.py); our own /revoke (revocation.py),
+  since the SDK's refuses public clients;
 - sign-in through Atlassian (federation.py) and the consent page (consent.py).
 """
 
@@ -12,10 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from mcp.server.auth.handlers.authorize import AuthorizationHandler
 from mcp.server.auth.handlers.metadata import MetadataHandler, ProtectedResourceMetadataHandler
 from mcp.server.auth.handlers.register import RegistrationHandler
-from mcp.server.auth.handlers.revoke import RevocationHandler
 from mcp.server.auth.handlers.token import TokenHandler
 from mcp.server.auth.settings import ClientRegistrationOptions
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, RequestBodyLimitMiddleware
@@ -27,11 +27,15 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, request_response
 from starlette.types import ASGIApp
 
+from policyarc.oauth.browser_binding import BrowserBoundAuthorization
 from policyarc.oauth.client_auth import HashedSecretAuthenticator
 from policyarc.oauth.config import OAuthConfig
 from policyarc.oauth.consent import ConsentPages
 from policyarc.oauth.federation import Federation
 from policyarc.oauth.provider import GatewayAuthProvider
+from policyarc.oauth.revocation import RevocationEndpoint
+from policyarc.oauth.sessions import CookieJar
+from policyarc.oauth.token_endpoint import ResourceCheckedTokenHandler
 
 __all__ = [
     "authorization_server_metadata",
@@ -67,12 +71,17 @@ def create_oauth_routes(
         # No CORS on /authorize: a browser navigates there, scripts have no business calling it.
         Route(
             "/authorize",
-            _limited(request_response(AuthorizationHandler(provider).handle)),  # type: ignore[arg-type]
+            _limited(
+                request_response(BrowserBoundAuthorization(provider, CookieJar(secure=config.secure_cookies)).handle)
+            ),
             methods=["GET", "POST"],
         ),
-        _client_endpoint("/token", TokenHandler(provider, authenticator).handle),  # type: ignore[arg-type]
+        _client_endpoint(
+            "/token",
+            ResourceCheckedTokenHandler(TokenHandler(provider, authenticator).handle, config).handle,  # type: ignore[arg-type]
+        ),
         _client_endpoint("/register", RegistrationHandler(provider, options=registration).handle),  # type: ignore[arg-type]
-        _client_endpoint("/revoke", RevocationHandler(provider, authenticator).handle),  # type: ignore[arg-type]
+        _client_endpoint("/revoke", RevocationEndpoint(provider, authenticator).handle),
     ]
     return [*routes, *federation.routes(), *consent.routes()]
 

@@ -20,8 +20,17 @@ from starlette.responses import Response
 from policyarc.secrets import hash_token, new_token
 from policyarc.store.models import BrowserSession, User
 
-__all__ = ["LOGIN_COOKIE", "SESSION_COOKIE", "CookieJar", "create_session", "csrf_token", "session_user"]
+__all__ = [
+    "AUTHORIZE_COOKIE",
+    "LOGIN_COOKIE",
+    "SESSION_COOKIE",
+    "CookieJar",
+    "create_session",
+    "csrf_token",
+    "session_user",
+]
 
+AUTHORIZE_COOKIE = "policyarc_authorize"  # binds pending /authorize requests to this browser
 LOGIN_COOKIE = "policyarc_login"
 SESSION_COOKIE = "policyarc_session"
 _MAX_COOKIE = 256

@@ -89,7 +89,9 @@ def tool_request(system: str, workload: str, target: Target, token: str) -> Requ
 
 
 def direct_request(workload: str, target: Target, token: str) -> Request:
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    # Every other system under test asks for gzip (the gateway, httpx in the bare server, requests in
+    # mcp-atlassian), so the simulator compresses for them; the baseline asks too, so it pays the same upstream.
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", "Accept-Encoding": "gzip, deflate"}
     if workload == "get_issue":
         path = f"{V3}/issue/{ISSUE}?" + urlencode({"fields": DETAIL_FIELDS})
         return Request(encode_head("GET", path, target.authority, headers), b"")

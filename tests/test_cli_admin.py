@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 import typer
-from sqlalchemy import select
+from sqlalchemy import select, update
 from typer.testing import CliRunner, Result
 
-from policyarc import cli_admin
+from policyarc import audit, cli_admin, services
 from policyarc.policy import DEFAULT_POLICY
 from policyarc.secrets import load_keyring_file
 from policyarc.store import create_engine, session_factory
@@ -209,6 +209,53 @@ def test_audit_tail_and_export(cli: Any, tmp_path: Path) -> None:
     fails(cli("audit", "export", "--since", "yesterday"), "--since: not an ISO 8601")
     fails(cli("audit", "export", "--since", "2026-11-05", "--until", "2026-11-01"), "--since must be before")
     assert cli("audit", "tail", "-n", "0").exit_code == 2
+
+
+def test_audit_tail_shows_a_write_in_doubt_and_follow_shows_it_again_once_completed(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok(cli("db", "upgrade"))
+    ok(cli("policy", "show"))
+    seed_audit(tmp_path)  # five reads, ids 1-5
+    [environment] = query(tmp_path, select(Environment))
+
+    async def add_pending() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'policyarc.db'}")
+        try:
+            async with session_factory(engine).begin() as session:
+                session.add(
+                    AuditRecord(environment_id=environment.id, tool="create_issue", decision="allowed", state="pending")
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(add_pending())
+    shown = ok(cli("audit", "tail", "-n", "1")).stdout
+    assert shown.startswith("     6") and "[pending: write in flight" in shown
+    assert "may have reached Jira; outcome unknown" in shown
+    (record,) = [json.loads(line) for line in ok(cli("audit", "tail", "-n", "1", "--json")).stdout.splitlines()]
+    assert (record["state"], record["note"]) == ("pending", audit.STATE_NOTES["pending"])
+
+    # While following, the write's gateway completes it: the follower shows the record again, settled.
+    real_tail = services.tail_audit
+    polls = 0
+
+    async def tail_then_complete(session: Any, where: Any) -> Any:
+        nonlocal polls
+        views = await real_tail(session, where)
+        polls += 1
+        if polls == 1:
+            await session.execute(
+                update(AuditRecord).where(AuditRecord.id == 6).values(state="completed", upstream_status=201)
+            )
+            await session.commit()
+        return views
+
+    monkeypatch.setattr(services, "tail_audit", tail_then_complete)
+    followed = ok(cli("audit", "tail", "-n", "2", "--follow", "--interval", "0", "--max-polls", "3")).stdout
+    lines = followed.splitlines()
+    assert [line.split()[0] for line in lines] == ["5", "6", "6"]
+    assert "[pending:" in lines[1] and " 201 " in lines[2] and "[" not in lines[2]
 
 
 def test_admin_keys_create_list_revoke(cli: Any, tmp_path: Path) -> None:

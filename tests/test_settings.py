@@ -138,3 +138,17 @@ def test_settings_class_can_be_built_directly() -> None:
     # load_settings is the friendly entry point; the class itself still validates.
     with pytest.raises(ValueError, match="public_url"):
         Settings(public_url="http://example.com")
+
+
+def test_oauth_rate_limits_are_read_and_reach_the_oauth_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    from policyarc.oauth import OAuthConfig
+
+    defaults = OAuthConfig.from_settings(load_settings(), environment_id="e", scopes=["jira:issues:read"])
+    assert (defaults.register_per_minute, defaults.authorize_per_minute, defaults.login_per_minute) == (10, 30, 30)
+    monkeypatch.setenv("POLICYARC_RATE_LIMIT_REGISTER", "0")
+    monkeypatch.setenv("POLICYARC_RATE_LIMIT_AUTHORIZE", "120")
+    monkeypatch.setenv("POLICYARC_RATE_LIMIT_LOGIN", "7")
+    config = OAuthConfig.from_settings(load_settings(), environment_id="e", scopes=["jira:issues:read"])
+    assert (config.register_per_minute, config.authorize_per_minute, config.login_per_minute) == (0, 120, 7)
+    with pytest.raises(SettingsError, match="POLICYARC_RATE_LIMIT_LOGIN"):
+        load_settings(rate_limit_login=-1)

@@ -110,7 +110,7 @@ def create_app(
     gate = PolicyGate(policy)
     connectors = ConnectorDirectory(sessions, site_url_template=settings.atlassian_site_url)
     vault = TokenVault(sessions=sessions, keyring=keyring, identity=identity)
-    audit = AuditWriter(engine)
+    audit = AuditWriter(engine, intent_grace=settings.audit_intent_grace)
 
     config = OAuthConfig.from_settings(settings, environment_id=environment_id, scopes=GATEWAY_SCOPES)
     # Client ID Metadata Documents come from URLs strangers choose: their own small pool, never the Jira one.
@@ -162,7 +162,7 @@ def create_app(
         environment_id=environment_id,
         policy=policy,
         policy_watcher=policy_watcher,
-        janitor=Janitor(sessions),
+        janitor=Janitor.from_settings(sessions, settings),
         connectors=connectors,
         vault=vault,
         audit=audit,

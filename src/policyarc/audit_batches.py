@@ -1,4 +1,4 @@
-"""How the audit writer commits one batch of rows: one transaction per batch, on the cheapest connection.
+"""How the audit writer commits one batch: one transaction per batch, on the cheapest connection.
 
 A tool call at concurrency 1 waits for its audit commit, so the cost of a lone commit is on every call's latency.
 Through SQLAlchemy's async adaptation of aiosqlite a one-row commit costs about 1.1 ms (a greenlet switch and a
@@ -7,8 +7,13 @@ thread hop cost about 0.3 ms (`bench/audit_bench.py`). So a SQLite file gets `Sq
 other database (PostgreSQL, in-memory SQLite, which only the engine's one shared connection can see) gets
 `EngineInserter`.
 
-Both write exactly what SQLAlchemy would: the statement is compiled from the table for the engine's dialect and
-each value passes through its column type's bind processor, so rows read back the same through the ORM.
+A batch holds up to three kinds of statement, all in its one transaction (`Batch`): finished records (one
+executemany insert, as before write intents existed: a read pays nothing more), write intents (inserted with
+their new ids returned, in order, for the caller to complete later), and completions (an executemany update by
+primary key of the outcome columns, `COMPLETION_COLUMNS`).
+
+Both write exactly what SQLAlchemy would: the statements are compiled from the table for the engine's dialect
+and each value passes through its column type's bind processor, so rows read back the same through the ORM.
 """
 
 from __future__ import annotations
@@ -16,26 +21,55 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from policyarc.store.engine import SQLITE_PRAGMAS, is_sqlite, sqlite_path
 from policyarc.store.models import AuditRecord
 
-__all__ = ["BatchInserter", "EngineInserter", "SqliteThreadInserter", "inserter_for"]
+__all__ = [
+    "COLUMNS",
+    "COMPLETION_COLUMNS",
+    "INTENT_KEY",
+    "Batch",
+    "BatchInserter",
+    "EngineInserter",
+    "SqliteThreadInserter",
+    "inserter_for",
+]
 
 _TABLE = cast(Table, AuditRecord.__table__)
 # The columns an audit row carries (the id is the database's).
 COLUMNS = tuple(column.name for column in _TABLE.columns if column.name != "id")
+# What completing a write intent sets: its outcome. The rest (who, what, when) was written with the intent.
+COMPLETION_COLUMNS = ("state", "upstream_status", "latency_ms", "error_code")
+INTENT_KEY = "intent_id"  # a completion row's key for the id of the intent it completes
+
+_INSERT = insert(_TABLE)
+# The SET clause is the completion row's other keys (COMPLETION_COLUMNS); bound by primary key.
+_COMPLETE = update(_TABLE).where(_TABLE.c.id == bindparam(INTENT_KEY))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one transaction writes: `records` and `intents` are rows of `COLUMNS`; `completions` rows of
+    `COMPLETION_COLUMNS` plus `INTENT_KEY`."""
+
+    records: Sequence[dict[str, Any]] = field(default_factory=list)
+    intents: Sequence[dict[str, Any]] = field(default_factory=list)
+    completions: Sequence[dict[str, Any]] = field(default_factory=list)
 
 
 class BatchInserter(Protocol):
-    async def insert(self, rows: list[dict[str, Any]]) -> None:
-        """Insert `rows` in one transaction and commit; on any error nothing of the batch is written."""
+    async def commit(self, batch: Batch) -> list[int]:
+        """Write `batch` in one transaction and commit; returns the new ids of `batch.intents`, in order.
+        On any error nothing of the batch is written."""
 
     async def reset(self) -> None:
         """Drop the connection after a failure: the next batch starts on a fresh one."""
@@ -53,14 +87,25 @@ class EngineInserter:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._statement = insert(_TABLE)
+        # sort_by_parameter_order: the ids come back in the order of the rows, whichever way the driver batches.
+        self._insert_intents = _INSERT.returning(_TABLE.c.id, sort_by_parameter_order=True)
         self._connection: AsyncConnection | None = None
 
-    async def insert(self, rows: list[dict[str, Any]]) -> None:
+    async def commit(self, batch: Batch) -> list[int]:
         if self._connection is None:
             self._connection = await self._engine.connect()
-        await self._connection.execute(self._statement, rows)
-        await self._connection.commit()
+        connection = self._connection
+        ids: list[int] = []
+        # On a failure the writer calls reset(): closing the connection rolls the transaction back.
+        if batch.records:
+            await connection.execute(_INSERT, list(batch.records))
+        if batch.intents:
+            result = await connection.execute(self._insert_intents, list(batch.intents))
+            ids = [int(value) for value in result.scalars()]
+        if batch.completions:
+            await connection.execute(_COMPLETE, list(batch.completions))
+        await connection.commit()
+        return ids
 
     async def reset(self) -> None:
         if self._connection is not None:
@@ -72,6 +117,26 @@ class EngineInserter:
         await self.reset()
 
 
+class _Compiled:
+    """A statement compiled for the dialect, with the bind processor of each positional parameter."""
+
+    def __init__(self, statement: Any, dialect: Any, keys: Sequence[str]) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        self.sql = str(compiled)
+        names: list[str] = list(compiled.positiontup or ())
+        # dialect_impl: a TypeDecorator's own bind_processor would skip its impl's (SQLite's datetime text form).
+        self._processors = [
+            (name, _TABLE.c["id" if name == INTENT_KEY else name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in names
+        ]
+
+    def values(self, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [
+            tuple(row[name] if process is None else process(row[name]) for name, process in self._processors)
+            for row in rows
+        ]
+
+
 class SqliteThreadInserter:
     """A plain `sqlite3` connection owned by one thread: each batch is one hop to it (insert, commit) and back.
 
@@ -81,20 +146,17 @@ class SqliteThreadInserter:
 
     def __init__(self, engine: AsyncEngine, path: Path) -> None:
         self._path = path
-        dialect = engine.dialect
-        self._sql = str(insert(_TABLE).compile(dialect=dialect, column_keys=list(COLUMNS)))
-        # dialect_impl: a TypeDecorator's own bind_processor would skip its impl's (SQLite's datetime text form).
-        types = [(name, _TABLE.c[name].type.dialect_impl(dialect)) for name in COLUMNS]
-        self._processors = [(name, kind.bind_processor(dialect)) for name, kind in types]
+        self._insert = _Compiled(_INSERT, engine.dialect, COLUMNS)
+        self._complete = _Compiled(_COMPLETE, engine.dialect, COMPLETION_COLUMNS)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="policyarc-audit-sqlite")
         self._connection: sqlite3.Connection | None = None  # touched only in the thread
 
-    async def insert(self, rows: list[dict[str, Any]]) -> None:
-        values = [
-            tuple(row[name] if process is None else process(row[name]) for name, process in self._processors)
-            for row in rows
-        ]
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._insert, values)
+    async def commit(self, batch: Batch) -> list[int]:
+        records = self._insert.values(batch.records)
+        intents = self._insert.values(batch.intents)
+        completions = self._complete.values(batch.completions)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._commit, records, intents, completions)
 
     async def reset(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
@@ -103,17 +165,30 @@ class SqliteThreadInserter:
         await self.reset()
         self._thread.shutdown(wait=True)
 
-    def _insert(self, values: list[tuple[Any, ...]]) -> None:
+    def _commit(
+        self, records: list[tuple[Any, ...]], intents: list[tuple[Any, ...]], completions: list[tuple[Any, ...]]
+    ) -> list[int]:
         connection = self._connection or self._open()
         try:
             connection.execute("BEGIN IMMEDIATE")  # take the write lock first: no upgrade deadlock with readers
-            connection.executemany(self._sql, values)
+            if records:
+                connection.executemany(self._insert.sql, records)
+            ids = [self._insert_one(connection, values) for values in intents]  # executemany keeps no rowids
+            if completions:
+                connection.executemany(self._complete.sql, completions)
             connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     connection.execute("ROLLBACK")
             raise
+        return ids
+
+    def _insert_one(self, connection: sqlite3.Connection, values: tuple[Any, ...]) -> int:
+        row_id = connection.execute(self._insert.sql, values).lastrowid
+        if row_id is None:  # not for a plain INSERT into a rowid table; checked rather than assumed
+            raise sqlite3.DatabaseError("the audit intent's insert reported no row id")
+        return row_id
 
     def _open(self) -> sqlite3.Connection:
         # isolation_level=None: transactions are exactly the BEGIN/COMMIT above, nothing implicit.

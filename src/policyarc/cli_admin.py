@@ -117,10 +117,13 @@ async def _environment(session: Any, name: str) -> Any:
 
 
 def http_client() -> Any:
-    """The outbound client for tenant_info look-ups (a seam for tests)."""
+    """The outbound client for tenant_info look-ups (a seam for tests): the gateway's transport, so an answer is
+    decoded within the same bound as every other upstream answer (httpx's own decoders have none)."""
     import httpx
 
-    return httpx.AsyncClient()
+    from policyarc.upstream import AiohttpTransport
+
+    return httpx.AsyncClient(transport=AiohttpTransport(), follow_redirects=False)
 
 
 def _keyring(settings: Any) -> Any:
@@ -401,9 +404,11 @@ def audit_tail(
             return
         status = view.upstream_status if view.upstream_status is not None else "-"
         latency = f"{view.latency_ms:.1f}ms" if view.latency_ms is not None else "-"
+        note = f" [{view.state}: {view.note}]" if view.note else ""
         typer.echo(
             f"{view.id:>6} {_when(view.ts)} {view.user_email or view.user_id or '-':<24} {view.tool or '-':<18} "
             f"{view.decision:<14} {status!s:>4} {latency:>9} {view.error_code or ''}".rstrip()
+            + note
         )
 
     async def work() -> None:
@@ -414,12 +419,18 @@ def audit_tail(
                 environment_id=environment.id, user_id=user, tool=tool, decision=decision, limit=lines
             )
             since: int | None = None
+            unsettled: set[int] = set()  # writes shown as pending: shown again once their outcome is recorded
             polls = 0
             while True:
                 async with store.sessions() as session:
                     views = await services.tail_audit(session, where.model_copy(update={"since_id": since}))
-                for view in views:
+                    changed = await services.audit_records_by_id(session, unsettled) if unsettled else []
+                for view in [*(view for view in changed if view.settled), *views]:
                     show(view)
+                    if view.settled:
+                        unsettled.discard(view.id)
+                    else:
+                        unsettled.add(view.id)
                 if views:
                     since = views[-1].id
                 elif since is None:

@@ -1,8 +1,8 @@
 """The MCP endpoint: tools/list by scope, and the tools/call pipeline (the hot path).
 
     gateway token -> Caller -> tool's scope in the token? (else HTTP 403 insufficient_scope) -> policy still
-    allows? -> the caller's own upstream token from the vault -> upstream call -> compact result -> audit
-    record committed -> response
+    allows? -> the caller's own upstream token from the vault -> (a write: its audit intent committed) ->
+    upstream call -> compact result -> audit record committed (a write: its intent completed) -> response
 
 `McpEndpoint` is the ASGI app mounted at /mcp: it authenticates the bearer token, answers the scope
 challenge at the HTTP level (RFC 6750 section 3.1) where it can see the tool's name, and hands the request to
@@ -37,6 +37,10 @@ CALLER_KEY = "policyarc.caller"
 AUDIT_FAILED = (
     "The gateway could not record this call in its audit log, so its result is withheld. The call may have "
     "run in Jira: check there before retrying a change. Tell your PolicyArc admin."
+)
+INTENT_FAILED = (
+    "The gateway could not record this change in its audit log, so it did not send it to Jira: nothing was "
+    "changed. Try again in a moment; if it keeps failing, tell your PolicyArc admin."
 )
 MAX_BODY = 1_000_000
 
@@ -89,8 +93,9 @@ class AuditEntry:
     args_digest: str
     decision: str  # allowed | denied_scope | denied_policy | invalid_input | unknown_tool
     upstream_status: int | None
-    latency_ms: float
+    latency_ms: float | None  # None for a write intent: the call has not ended
     error_code: str | None
+    intent_id: int | None = None  # set: this entry completes the write intent with that record id
 
 
 class FastPathLike(Protocol):
@@ -103,7 +108,14 @@ class FastPathLike(Protocol):
 
 class AuditSink(Protocol):
     async def record(self, entry: AuditEntry) -> None:
-        """Returns once the entry is committed (group commit: concurrent calls share one transaction)."""
+        """Returns once the entry is committed (group commit: concurrent calls share one transaction).
+
+        An entry with `intent_id` completes that write intent in place rather than adding a record.
+        """
+        ...
+
+    async def record_intent(self, entry: AuditEntry) -> int:
+        """Commits a write about to be sent upstream as pending; returns its record id, for the completion."""
         ...
 
 
@@ -158,6 +170,7 @@ class ToolPipeline:
         started = time.perf_counter()
         arguments = arguments or {}
         upstream_status: int | None = None
+        intent_id: int | None = None
         decision = "allowed"
         try:
             tool = self._tools.get(name)
@@ -194,6 +207,8 @@ class ToolPipeline:
                 token=token,
                 account_id=caller.account_id,
             )
+            if not tool.hints.read_only:
+                intent_id = await self._record_intent(caller, name, arguments)
             try:
                 result = await self._send(caller, tool, call, args)
             except JiraError as exc:
@@ -218,12 +233,15 @@ class ToolPipeline:
             upstream_status=upstream_status,
             latency_ms=(time.perf_counter() - started) * 1000,
             error_code=error_code,
+            intent_id=intent_id,
         )
         try:
             await self._audit.record(entry)
         except Exception:
             # A result is never returned without its audit record (the brief); the call itself may have run.
             logger.exception("audit record of %s for user %s could not be written", name, caller.user_id)
+            if error_code == "audit_unavailable":
+                return outcome  # its message is the truer one: the write was never sent
             return types.CallToolResult(content=[types.TextContent(text=AUDIT_FAILED)], is_error=True)
         return outcome
 
@@ -245,6 +263,27 @@ class ToolPipeline:
             if not _scope_mismatch(exc):
                 await self._vault.upstream_rejected(caller)
             raise
+
+    async def _record_intent(self, caller: Caller, name: str, arguments: dict[str, Any]) -> int:
+        """Commit the write as pending before anything is sent to Jira, so that a gateway killed between the send
+        and the audit commit still leaves a record of a write that may have reached Jira (`policyarc.audit`)."""
+        entry = AuditEntry(
+            ts=time.time(),
+            environment_id=caller.environment_id,
+            user_id=caller.user_id,
+            client_id=caller.client_id,
+            tool=name,
+            args_digest=_digest(arguments),
+            decision="allowed",
+            upstream_status=None,
+            latency_ms=None,
+            error_code=None,
+        )
+        try:
+            return await self._audit.record_intent(entry)
+        except Exception as exc:
+            logger.exception("audit intent of %s for user %s could not be written", name, caller.user_id)
+            raise ToolFailure("audit_unavailable", INTENT_FAILED) from exc
 
     async def _failure_for(self, caller: Caller, tool: str, exc: JiraError) -> ToolFailure:
         text = exc.describe()

@@ -71,6 +71,19 @@ class Settings(BaseSettings):
     access_token_ttl: int = Field(default=900, ge=60, le=86_400)
     refresh_token_ttl: int = Field(default=30 * 86_400, ge=3600, le=365 * 86_400)
     upstream_timeout: float = Field(default=30.0, gt=0, le=300)
+    # Requests per minute per client address on the OAuth endpoints anyone can call before signing in (each
+    # stores a row); 0 turns a limit off. Per instance: N instances allow N times as many.
+    rate_limit_register: int = Field(default=10, ge=0, le=100_000)
+    rate_limit_authorize: int = Field(default=30, ge=0, le=100_000)
+    rate_limit_login: int = Field(default=30, ge=0, le=100_000)
+    # Registered clients with no code or token issued within `client_unused_ttl` of registering are deleted, and
+    # so are clients with none issued for `client_idle_ttl` (never sooner than their refresh tokens expire).
+    client_unused_ttl: int = Field(default=86_400, ge=3600, le=365 * 86_400)
+    client_idle_ttl: int = Field(default=90 * 86_400, ge=86_400, le=3650 * 86_400)
+    # A write's audit record still pending this long after it was made is taken as left by a gateway that stopped
+    # mid-call and marked interrupted (policyarc.audit_intents says why age, and why 15 minutes). 0 marks every
+    # pending write at start-up: for a single instance only.
+    audit_intent_grace: float = Field(default=900.0, ge=0, le=7 * 86_400)
     log_level: LogLevel = "info"
 
     @model_validator(mode="before")

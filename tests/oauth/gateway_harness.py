@@ -28,6 +28,7 @@ from policyarc.oauth import (
     TokenResolver,
 )
 from policyarc.oauth.assemble import build_oauth
+from policyarc.oauth.throttle import OAuthLimiters
 from policyarc.secrets import KeyRing, column_aad
 from policyarc.store.models import Connector, Environment, IdentityProvider
 from policyarc.vault import TokenVault
@@ -235,6 +236,7 @@ def build_gateway_app(
     clock: FakeClock,
     policy: FakePolicy,
     outbound: httpx.AsyncClient,
+    limiters: OAuthLimiters | None = None,
 ) -> tuple[Starlette, GatewayAuthProvider, TokenResolver]:
     identity = AtlassianIdentity(outbound, auth_url="http://sim/auth", api_url="http://sim/api")
     oauth = build_oauth(
@@ -246,5 +248,6 @@ def build_gateway_app(
         clock=clock,
         links=TokenVault(sessions=sessions, keyring=keyring, identity=identity, clock=clock),
         documents=MetadataDocumentFetcher(outbound, allow_loopback_http=config.loopback_issuer, resolve_hosts=False),
+        limiters=limiters,
     )
     return Starlette(routes=oauth.routes), oauth.provider, oauth.resolver

@@ -243,3 +243,33 @@ async def test_another_client_cannot_revoke_my_token(gateway: Gateway) -> None:
     )
     assert response.status_code == 200  # RFC 7009: no answer that tells tokens apart
     assert await gateway.resolver.resolve(tokens["access_token"]) is not None
+
+
+async def test_use_is_dated_on_code_and_token_issuance_at_most_hourly(gateway: Gateway) -> None:
+    client = await gateway.register()
+
+    async def stored() -> OAuthClient:
+        async with gateway.sessions() as db:
+            row = await db.get(OAuthClient, client["client_id"])
+        assert row is not None
+        return row
+
+    registered = await stored()
+    assert registered.last_used_at is None  # registering is not using: the janitor expires it after a day
+
+    code, verifier = await gateway.code_for(client)
+    at_code = await stored()
+    assert at_code.last_used_at is not None
+    assert at_code.updated_at == registered.updated_at  # updated_at dates metadata (a CIMD cache), not use
+
+    gateway.clock.advance(60)  # codes live five minutes
+    tokens = (await gateway.exchange(client, code, verifier)).json()
+    assert (await stored()).last_used_at == at_code.last_used_at  # within the hour: no write
+
+    gateway.clock.advance(3601)
+    refreshed = await gateway.token(client, grant_type="refresh_token", refresh_token=tokens["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.text
+    later = await stored()
+    assert later.last_used_at is not None and at_code.last_used_at is not None
+    assert (later.last_used_at - at_code.last_used_at).total_seconds() >= 3660
+    assert later.updated_at == registered.updated_at

@@ -30,7 +30,8 @@ async def _tables(engine: AsyncEngine) -> set[str]:
 def test_migrations_ship_inside_the_package() -> None:
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
-    assert head_revision() == "0001"
+    # The newest numbered migration is the head (revisions are named by their file's number).
+    assert head_revision() == max(path.name[:4] for path in (MIGRATIONS_DIR / "versions").glob("[0-9]*.py"))
 
 
 async def test_upgrade_from_empty_creates_every_table(db_url: str) -> None:
@@ -109,3 +110,47 @@ async def test_in_memory_sqlite_is_migrated_through_its_engine() -> None:
 async def test_in_memory_sqlite_url_is_refused() -> None:
     with pytest.raises(ValueError, match="pass the engine"):
         await upgrade("sqlite+aiosqlite://")
+
+
+async def test_0002_dates_clients_that_hold_tokens_from_their_newest_token(db_url: str) -> None:
+    """Existing clients with tokens must not look never-used (the janitor would delete them and their tokens)."""
+    from datetime import UTC, datetime
+
+    from policyarc.store.models import Environment, OAuthClient, RefreshToken, User
+
+    then = datetime(2026, 11, 1, tzinfo=UTC)
+    newest = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
+    engine = create_engine(db_url)
+    try:
+        await upgrade(engine, "0001")
+        async with engine.begin() as db:
+            await db.execute(sa.insert(Environment.__table__).values(id="e", name="default", created_at=then))
+            await db.execute(
+                sa.insert(User.__table__).values(id="u", idp_kind="atlassian", idp_subject="acc", created_at=then)
+            )
+            for client_id in ("with-tokens", "without"):
+                await db.execute(
+                    sa.insert(OAuthClient.__table__).values(
+                        client_id=client_id, metadata={}, kind="dcr", created_at=then, updated_at=then
+                    )
+                )
+            for n, created in enumerate((datetime(2026, 11, 20, tzinfo=UTC), newest)):
+                await db.execute(
+                    sa.insert(RefreshToken.__table__).values(
+                        token_hash=f"h{n}",
+                        family="f",
+                        client_id="with-tokens",
+                        user_id="u",
+                        environment_id="e",
+                        scopes="s",
+                        created_at=created,
+                        expires_at=datetime(2026, 12, 30, tzinfo=UTC),
+                    )
+                )
+        await upgrade(engine)
+        table = OAuthClient.__table__
+        async with engine.connect() as db:
+            rows = dict((await db.execute(sa.select(table.c.client_id, table.c.last_used_at))).all())
+        assert rows == {"with-tokens": newest, "without": None}
+    finally:
+        await engine.dispose()

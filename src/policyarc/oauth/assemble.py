@@ -17,6 +17,7 @@ from policyarc.oauth.provider import GatewayAuthProvider
 from policyarc.oauth.resolver import TokenResolver
 from policyarc.oauth.routes import create_oauth_routes
 from policyarc.oauth.sessions import CookieJar
+from policyarc.oauth.throttle import OAuthLimiters
 from policyarc.secrets import KeyRing
 
 
@@ -37,7 +38,9 @@ def build_oauth(
     clock: Clock,
     links: LinkStore,
     documents: MetadataDocumentFetcher,
+    limiters: OAuthLimiters | None = None,
 ) -> OAuthParts:
+    """`limiters` defaults to in-process token buckets at the rates in `config`."""
     resolver = TokenResolver(sessions=sessions, config=config, clock=clock)
     provider = GatewayAuthProvider(
         sessions=sessions,
@@ -52,6 +55,5 @@ def build_oauth(
         sessions=sessions, config=config, keyring=keyring, identity=identity, clock=clock, cookies=cookies, links=links
     )
     consent = ConsentPages(sessions=sessions, provider=provider, policy=policy, clock=clock, cookies=cookies)
-    return OAuthParts(
-        provider, resolver, create_oauth_routes(provider=provider, federation=federation, consent=consent)
-    )
+    routes = create_oauth_routes(provider=provider, federation=federation, consent=consent, limiters=limiters)
+    return OAuthParts(provider, resolver, routes)

@@ -49,6 +49,10 @@ class OAuthConfig:
     pending_ttl: int = 900  # from /authorize to the consent decision, sign-in at Atlassian included
     session_ttl: int = 12 * 3600
     cimd_ttl: int = 3600  # a cached Client ID Metadata Document is fetched again after this
+    # Requests per minute per client address on the endpoints that store rows before sign-in; 0 = no limit.
+    register_per_minute: int = 10
+    authorize_per_minute: int = 30
+    login_per_minute: int = 30
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "issuer", self.issuer.rstrip("/"))
@@ -66,6 +70,9 @@ class OAuthConfig:
             scopes=tuple(dict.fromkeys(scopes)),
             access_token_ttl=settings.access_token_ttl,
             refresh_token_ttl=settings.refresh_token_ttl,
+            register_per_minute=settings.rate_limit_register,
+            authorize_per_minute=settings.rate_limit_authorize,
+            login_per_minute=settings.rate_limit_login,
         )
 
     @property

@@ -86,7 +86,17 @@ def same_browser(pending: PendingAuthorization, cookie: str | None) -> bool:
 
 
 async def save_round_trip(db: AsyncSession, trip: IdpRoundTrip, *, expires_at: datetime) -> str:
-    """Store an IdP round trip; returns the `state` to send to the IdP."""
+    """Store an IdP round trip, replacing any earlier one for the same request; returns the `state` to send.
+
+    One live round trip per pending request, so reloading /oauth/login does not add a row per hit. Nothing is
+    lost: each start sets a new login cookie in the browser, so an earlier round trip could no longer finish.
+    """
+    await db.execute(
+        delete(LoginState).where(
+            LoginState.payload["kind"].as_string() == "idp",
+            LoginState.payload["request_id"].as_string() == trip.request_id,
+        )
+    )
     state = new_token("pa_st_")
     payload = {"kind": "idp", **asdict(trip)}
     db.add(LoginState(state_hash=hash_token(state), payload=payload, expires_at=expires_at))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Collection, Sequence
+from datetime import timedelta
 from typing import Any, Protocol, cast
 
 from mcp.server.auth.provider import (
@@ -28,13 +29,14 @@ from mcp.server.auth.provider import (
     construct_redirect_uri,
 )
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policyarc.caller import Caller
 from policyarc.mcp_endpoint import PolicyCheck
 from policyarc.oauth import pending
+from policyarc.oauth.bounds import code_challenge_problem, registration_problem
 from policyarc.oauth.cimd import CimdError, MetadataDocumentFetcher, is_metadata_url, redirect_uri_allowed
 from policyarc.oauth.config import Clock, OAuthConfig, utc
 from policyarc.oauth.display import unsafe_characters
@@ -44,6 +46,8 @@ from policyarc.store import models
 __all__ = ["GatewayAuthProvider", "GatewayCode", "GatewayRefreshToken", "RevocationListener", "caller_for"]
 
 logger = logging.getLogger(__name__)
+
+_USE_PRECISION = timedelta(hours=1)  # how stale `last_used_at` may be; expiry is counted in days
 
 
 class GatewayCode(AuthorizationCode):
@@ -106,6 +110,8 @@ class GatewayAuthProvider:
         return row.client_secret_hash if row is not None and row.kind == "dcr" else None
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
+        if (too_big := registration_problem(client_info)) is not None:
+            raise too_big
         uris = [str(uri) for uri in client_info.redirect_uris or []]
         if not uris or not all(redirect_uri_allowed(uri) for uri in uris):
             raise RegistrationError(
@@ -174,6 +180,8 @@ class GatewayAuthProvider:
         resource = params.resource or self._config.resource_url
         if resource.rstrip("/") != self._config.resource_url:
             raise AuthorizeError("invalid_target", f"this server issues tokens for {self._config.resource_url} only")
+        if (malformed := code_challenge_problem(params.code_challenge)) is not None:
+            raise AuthorizeError("invalid_request", malformed)
         async with self._sessions() as db, db.begin():
             scopes = params.scopes or await self._registered_scopes(db, client.client_id)
             request_id = await pending.save_pending(
@@ -203,6 +211,7 @@ class GatewayAuthProvider:
     ) -> str:
         """After consent: store a code for the granted scopes; returns the client redirect carrying it."""
         code = new_token("pa_ac_")
+        await self._mark_used(db, request.client_id)
         db.add(
             models.AuthorizationCode(
                 code_hash=hash_token(code),
@@ -406,6 +415,7 @@ class GatewayAuthProvider:
     ) -> OAuthToken:
         access, refresh = new_token("pa_at_"), new_token("pa_rt_")
         now = utc(self._clock)
+        await self._mark_used(db, client_id)
         scope_text = " ".join(scopes)
         common: dict[str, Any] = {
             "client_id": client_id,
@@ -433,6 +443,19 @@ class GatewayAuthProvider:
         )
         return OAuthToken(
             access_token=access, expires_in=self._config.access_token_ttl, scope=scope_text, refresh_token=refresh
+        )
+
+    async def _mark_used(self, db: AsyncSession, client_id: str) -> None:
+        """Date the client's last use for the janitor's expiry, writing at most once an hour per client."""
+        now = utc(self._clock)
+        await db.execute(
+            update(models.OAuthClient)
+            .where(
+                models.OAuthClient.client_id == client_id,
+                or_(models.OAuthClient.last_used_at.is_(None), models.OAuthClient.last_used_at < now - _USE_PRECISION),
+            )
+            # updated_at dates a cached metadata document (cimd_ttl): a use must not make it look fresh.
+            .values(last_used_at=now, updated_at=models.OAuthClient.updated_at)
         )
 
 

@@ -8,6 +8,9 @@
   see client_auth.py) behind an RFC 8707 `resource` check (token_endpoint.py); our own /revoke (revocation.py),
   since the SDK's refuses public clients;
 - sign-in through Atlassian (federation.py) and the consent page (consent.py).
+
+Every endpoint that reads a body has a ceiling on it (body_limit.py); /register, /authorize and /oauth/login,
+which store rows for anyone, are rate-limited per client address (throttle.py).
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from mcp.server.auth.handlers.metadata import MetadataHandler, ProtectedResource
 from mcp.server.auth.handlers.register import RegistrationHandler
 from mcp.server.auth.handlers.token import TokenHandler
 from mcp.server.auth.settings import ClientRegistrationOptions
-from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, RequestBodyLimitMiddleware
 from mcp.shared.auth import OAuthMetadata, ProtectedResourceMetadata
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from starlette.middleware.cors import CORSMiddleware
@@ -27,6 +29,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, request_response
 from starlette.types import ASGIApp
 
+from policyarc.oauth.body_limit import FORM_LIMIT, REGISTRATION_LIMIT, BodyLimit
+from policyarc.oauth.bounds import guard_authorize
 from policyarc.oauth.browser_binding import BrowserBoundAuthorization
 from policyarc.oauth.client_auth import HashedSecretAuthenticator
 from policyarc.oauth.config import OAuthConfig
@@ -35,6 +39,7 @@ from policyarc.oauth.federation import Federation
 from policyarc.oauth.provider import GatewayAuthProvider
 from policyarc.oauth.revocation import RevocationEndpoint
 from policyarc.oauth.sessions import CookieJar
+from policyarc.oauth.throttle import OAuthLimiters, RateLimiter, Throttle
 from policyarc.oauth.token_endpoint import ResourceCheckedTokenHandler
 
 __all__ = [
@@ -48,13 +53,19 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def create_oauth_routes(
-    *, provider: GatewayAuthProvider, federation: Federation, consent: ConsentPages
+    *,
+    provider: GatewayAuthProvider,
+    federation: Federation,
+    consent: ConsentPages,
+    limiters: OAuthLimiters | None = None,
 ) -> list[BaseRoute]:
     config = provider.config
+    limiters = limiters or OAuthLimiters.in_process(config)
     authenticator = HashedSecretAuthenticator(provider)
     registration = ClientRegistrationOptions(
         enabled=True, valid_scopes=list(config.scopes), default_scopes=list(config.default_scopes)
     )
+    authorize = guard_authorize(BrowserBoundAuthorization(provider, CookieJar(secure=config.secure_cookies)).handle)
     metadata = authorization_server_metadata(config)
     resource = protected_resource_metadata(config)
     routes: list[BaseRoute] = [
@@ -71,19 +82,31 @@ def create_oauth_routes(
         # No CORS on /authorize: a browser navigates there, scripts have no business calling it.
         Route(
             "/authorize",
-            _limited(
-                request_response(BrowserBoundAuthorization(provider, CookieJar(secure=config.secure_cookies)).handle)
-            ),
+            _throttled(BodyLimit(request_response(authorize), FORM_LIMIT), limiters.authorize, "/authorize"),
             methods=["GET", "POST"],
         ),
         _client_endpoint(
             "/token",
             ResourceCheckedTokenHandler(TokenHandler(provider, authenticator).handle, config).handle,  # type: ignore[arg-type]
         ),
-        _client_endpoint("/register", RegistrationHandler(provider, options=registration).handle),  # type: ignore[arg-type]
+        _client_endpoint(
+            "/register",
+            RegistrationHandler(provider, options=registration).handle,  # type: ignore[arg-type]
+            limit=REGISTRATION_LIMIT,
+            limiter=limiters.register,
+        ),
         _client_endpoint("/revoke", RevocationEndpoint(provider, authenticator).handle),
     ]
-    return [*routes, *federation.routes(), *consent.routes()]
+    # The browser pages: every form bounded, and a sign-in start (one row each) rate-limited like /authorize.
+    pages = [
+        Route(
+            route.path,
+            _throttled(BodyLimit(route.app, FORM_LIMIT), limiters.login if route.path == "/oauth/login" else None),
+            methods=sorted(route.methods or ()),
+        )
+        for route in [*federation.routes(), *consent.routes()]
+    ]
+    return [*routes, *pages]
 
 
 def authorization_server_metadata(config: OAuthConfig) -> OAuthMetadata:
@@ -126,16 +149,19 @@ def _path(url: str) -> str:
     return "/" + url.split("://", 1)[1].split("/", 1)[1]
 
 
-def _client_endpoint(path: str, handler: Handler) -> Route:
-    app = request_response(handler)
-    return Route(path, _public(_limited(app), ["POST", "OPTIONS"]), methods=["POST", "OPTIONS"])
+def _client_endpoint(
+    path: str, handler: Handler, *, limit: int = FORM_LIMIT, limiter: RateLimiter | None = None
+) -> Route:
+    app = _throttled(BodyLimit(request_response(handler), limit), limiter, path)
+    return Route(path, _public(app, ["POST", "OPTIONS"]), methods=["POST", "OPTIONS"])
 
 
-def _limited(app: ASGIApp) -> ASGIApp:
-    return RequestBodyLimitMiddleware(app, DEFAULT_MAX_REQUEST_BODY_SIZE)
+def _throttled(app: ASGIApp, limiter: RateLimiter | None, endpoint: str = "sign-in") -> ASGIApp:
+    # Outside the body limit: a refused request costs no body read.
+    return app if limiter is None else Throttle(app, limiter, endpoint=endpoint)
 
 
 def _public(app: ASGIApp, methods: list[str]) -> ASGIApp:
     # Browser-based MCP clients (the MCP Inspector) call these cross-origin; CORS is outermost so that even a
-    # 413 from the body limit carries its headers.
+    # 413 from the body limit or a 429 carries its headers.
     return CORSMiddleware(app, allow_origins=["*"], allow_methods=methods, allow_headers=[MCP_PROTOCOL_VERSION_HEADER])

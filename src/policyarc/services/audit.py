@@ -2,10 +2,14 @@
 
 `policyarc.audit` owns writing and the export format; `tail_audit` adds what its `tail` does not have yet:
 filters (user, tool, decision) and the user's email, which the console and `policyarc audit tail` show.
+
+A write's record is committed `pending` before the write is sent and completed in place after, so a follower that
+has shown a record as pending reads it again by id (`audit_records_by_id`) to show how it ended.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TextIO
 
@@ -15,7 +19,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policyarc import audit
-from policyarc.store.models import AdminChange, AuditRecord, User
+from policyarc.store.models import AUDIT_COMPLETED, AUDIT_PENDING, AdminChange, AuditRecord, User
 
 MAX_LIMIT = 500
 
@@ -35,6 +39,13 @@ class AuditRecordView(BaseModel):
     upstream_status: int | None
     latency_ms: float | None
     error_code: str | None
+    state: str = AUDIT_COMPLETED  # completed, or for a write: pending (in flight) or interrupted
+    note: str | None = None  # for a write whose outcome is not recorded: it may have reached Jira
+
+    @property
+    def settled(self) -> bool:
+        """No later change expected: the outcome is recorded, or its gateway is known to have stopped."""
+        return self.state != AUDIT_PENDING
 
 
 class AuditFilter(BaseModel):
@@ -72,6 +83,15 @@ async def tail_audit(session: AsyncSession, where: AuditFilter) -> list[AuditRec
         query = query.order_by(AuditRecord.id.desc()).limit(limit)
         rows = list(reversed((await session.execute(query)).all()))
     return [_audit_view(record, email) for record, email in rows]
+
+
+async def audit_records_by_id(session: AsyncSession, ids: Iterable[int]) -> list[AuditRecordView]:
+    """The records with these ids, oldest first (a follower re-reading the writes it showed as pending)."""
+    wanted = sorted(set(ids))[:MAX_LIMIT]
+    if not wanted:
+        return []
+    query = _audit_query(AuditFilter()).where(AuditRecord.id.in_(wanted)).order_by(AuditRecord.id)
+    return [_audit_view(record, email) for record, email in (await session.execute(query)).all()]
 
 
 async def export_audit_jsonl(
@@ -132,4 +152,6 @@ def _audit_view(record: AuditRecord, email: str | None) -> AuditRecordView:
         upstream_status=record.upstream_status,
         latency_ms=record.latency_ms,
         error_code=record.error_code,
+        state=record.state,
+        note=audit.STATE_NOTES.get(record.state),
     )

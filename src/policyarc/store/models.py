@@ -30,10 +30,14 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "AUDIT_COMPLETED",
+    "AUDIT_INTERRUPTED",
+    "AUDIT_PENDING",
     "AccessToken",
     "AdminApiKey",
     "AdminChange",
@@ -249,6 +253,9 @@ class OAuthClient(Base):
     kind: Mapped[str] = mapped_column(String(8))  # types.ClientKind
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # When a code or token was last issued to it (at most hourly precision, see provider.py); None = never.
+    # The janitor deletes clients never used within a day of registering, or unused for months.
+    last_used_at: Mapped[datetime | None]
 
 
 class AuthorizationCode(Base):
@@ -332,11 +339,30 @@ class LoginState(Base):
 # --- audit -----------------------------------------------------------------------------------------------------
 
 
+# `state` of an audit record (policyarc.audit): a read, or a write whose outcome is known, is `completed`; a write
+# is first committed as `pending` before it is sent to Jira and completed in place after; a `pending` write left
+# behind by a gateway that stopped is marked `interrupted` (it may have reached Jira; the outcome is unknown).
+AUDIT_PENDING = "pending"
+AUDIT_COMPLETED = "completed"
+AUDIT_INTERRUPTED = "interrupted"
+
+
 class AuditRecord(Base):
     """One tool call. No foreign keys on purpose: the audit trail outlives deleted users and environments."""
 
     __tablename__ = "audit_records"
-    __table_args__ = (Index("ix_audit_records_environment_id_ts", "environment_id", "ts"),)
+    __table_args__ = (
+        Index("ix_audit_records_environment_id_ts", "environment_id", "ts"),
+        # Partial: only writes in flight (or left behind) are in it, so reads pay nothing for it and the sweep
+        # that marks interrupted writes reads a handful of entries, not the whole log. A literal, not a bound
+        # parameter, in the predicate: PostgreSQL uses a partial index only for a query whose WHERE implies it.
+        Index(
+            "ix_audit_records_pending_ts",
+            "ts",
+            sqlite_where=text(f"state = '{AUDIT_PENDING}'"),
+            postgresql_where=text(f"state = '{AUDIT_PENDING}'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     ts: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -349,6 +375,7 @@ class AuditRecord(Base):
     upstream_status: Mapped[int | None]
     latency_ms: Mapped[float | None] = mapped_column(Float)
     error_code: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default=AUDIT_COMPLETED, server_default=AUDIT_COMPLETED)
 
 
 # --- console admins ----------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from policyarc.connectors.jira.errors import (
     JiraUnauthorized,
     JiraUnavailable,
 )
-from policyarc.upstream import Upstream, UpstreamResponse
+from policyarc.upstream import Upstream, UpstreamBodyTooLarge, UpstreamDecodingError, UpstreamResponse
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -84,6 +84,9 @@ class JiraClient:
                     raise JiraUnavailable(None, [f"Jira is unreachable ({type(exc).__name__})."]) from exc
                 await asyncio.sleep(self._backoff(attempt, None))
                 continue
+            except UpstreamDecodingError as exc:
+                # The same request would get the same answer: never retried.
+                raise JiraUnavailable(None, [_undecodable(exc)]) from exc
             except httpx.HTTPError as exc:
                 if last or not safe:
                     raise JiraUnavailable(None, [f"The connection to Jira failed ({type(exc).__name__})."]) from exc
@@ -122,6 +125,12 @@ def _decode(response: UpstreamResponse) -> Any:
         return orjson.loads(response.content)
     except orjson.JSONDecodeError as exc:
         raise JiraUnavailable(response.status, ["Jira answered with something that is not JSON."]) from exc
+
+
+def _undecodable(exc: UpstreamDecodingError) -> str:
+    if isinstance(exc, UpstreamBodyTooLarge):
+        return f"Jira's answer is larger than the gateway reads ({exc.limit:,} bytes); ask for fewer results or fields."
+    return f"Jira's answer could not be read ({exc}); try again, and tell the gateway's admin if it persists."
 
 
 def _retry_after(response: UpstreamResponse) -> float | None:

@@ -1,7 +1,8 @@
 """The Atlassian Cloud simulator as one ASGI app: auth.atlassian.com, api.atlassian.com and `{site}.atlassian.net`
 under one host (see the design brief, section 4).
 
-Request flow: Starlette's error guard -> request log -> faults -> rate limits -> routes. The log sits
+Request flow: Starlette's error guard -> edge -> request log -> faults -> rate limits -> routes. The edge
+(edge.py) compresses and labels every answer as Atlassian's does, faults and 429s included. The log sits
 outside the faults so an injected fault is still recorded; the rate limiter sits inside so a faulted
 request spends no rate-limit token.
 """
@@ -18,6 +19,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from policyarc.sim.atlassian.edge import EdgeMiddleware
 from policyarc.sim.atlassian.errors import jira_error
 from policyarc.sim.atlassian.hooks import (
     ConnectionDropped,
@@ -86,7 +88,11 @@ def create_sim_app(
         requests.clear()
         limiter.clear()
 
-    middleware = [Middleware(RequestLogMiddleware, log=requests), Middleware(FaultMiddleware, faults=faults)]
+    middleware = [
+        Middleware(EdgeMiddleware),
+        Middleware(RequestLogMiddleware, log=requests),
+        Middleware(FaultMiddleware, faults=faults),
+    ]
     if config.rate_limits_enabled:
         middleware.append(Middleware(RateLimitMiddleware, limiter=limiter, sim=sim))
     app = Starlette(

@@ -8,7 +8,10 @@ can always inspect and clear.
   path (`/api/ex/jira/*/rest/api/3/issue/*`; `*` also crosses `/`), or a regular expression when it starts
   with `^`. Kinds: `latency` (wait `latency_ms`, then answer normally), `error` (answer `status`, default 503,
   with a Jira error body), `rate_limit` (429 with `Retry-After: retry_after` and `RateLimit-Reason: reason`),
-  `drop` (close the connection without a response; see `ConnectionDropped`). `latency_ms` also delays the
+  `drop` (close the connection without a response; see `ConnectionDropped`), `edge_error` (what Atlassian's
+  edge answers when the service behind it is down or overloaded: `status`, default 503, with an HTML page
+  rather than Jira's JSON, and `Retry-After: retry_after`, as Atlassian documents for transient 5xx answers).
+  `latency_ms` also delays the
   other kinds. The first matching rule applies; it expires after `count` matches or `seconds` of `Clock` time.
   `GET` lists the live rules; `DELETE /_sim/faults` clears them, `DELETE /_sim/faults/{id}` removes one.
 - `GET /_sim/requests?path=&since=&method=`: what the simulator received, oldest first (a ring buffer of
@@ -37,7 +40,7 @@ from urllib.parse import parse_qsl, unquote_plus
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -58,7 +61,7 @@ class FaultSpec(BaseModel):
 
     path: str = Field(min_length=1)
     method: str | None = None
-    kind: Literal["latency", "error", "rate_limit", "drop"]
+    kind: Literal["latency", "error", "rate_limit", "drop", "edge_error"]
     status: int = Field(default=503, ge=400, le=599)
     latency_ms: float = Field(default=0, ge=0, le=600_000)
     count: int | None = Field(default=None, ge=1)
@@ -155,6 +158,8 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
         elif spec.kind == "error":
             await jira_error(spec.status, [f"Simulated fault {rule.id}."])(scope, receive, send)
+        elif spec.kind == "edge_error":
+            await edge_error_page(spec.status, spec.retry_after)(scope, receive, send)
         elif spec.kind == "rate_limit":
             limit = 20 if spec.reason == PER_ISSUE else 100
             await too_many_requests(spec.reason, limit, spec.retry_after, self.faults.clock.time())(
@@ -162,6 +167,19 @@ class FaultMiddleware:
             )
         else:
             await _drop(send)
+
+
+_EDGE_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Atlassian - {status}</title></head>
+<body><h1>Something went wrong</h1>
+<p>We're having trouble reaching this service right now ({status}). Please try again in a moment.</p>
+</body></html>
+"""
+
+
+def edge_error_page(status: int, retry_after: int) -> HTMLResponse:
+    """The edge's own answer for a service it cannot reach: HTML, not Jira's error JSON."""
+    return HTMLResponse(_EDGE_PAGE.format(status=status), status_code=status, headers={"Retry-After": str(retry_after)})
 
 
 async def _drop(send: Send) -> None:

@@ -68,3 +68,13 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+BROWSER_FIXTURES = frozenset({"page", "browser", "context"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last. Playwright's sync API keeps an event loop running in the main thread from its first
+    use until the session ends, and pytest-asyncio cannot run a test's loop beside it; so every asyncio test must
+    have run before the first browser test starts Playwright."""
+    items.sort(key=lambda item: bool(BROWSER_FIXTURES & set(getattr(item, "fixturenames", ()))))

@@ -33,6 +33,7 @@ from policyarc.audit import AuditWriter
 from policyarc.connectors.directory import ConnectorDirectory
 from policyarc.connectors.jira.catalog import JIRA_TOOLS
 from policyarc.connectors.jira.client import JiraClient
+from policyarc.console import Console, ConsoleAuth, create_console_routes
 from policyarc.host_guard import AllowedPeers, HostOriginGuard
 from policyarc.identity.atlassian import AtlassianIdentity
 from policyarc.mcp_endpoint import McpEndpoint, ToolPipeline, build_mcp_server
@@ -47,7 +48,9 @@ from policyarc.oauth import (
 )
 from policyarc.oauth.assemble import build_oauth
 from policyarc.oauth.cimd import CimdLimits, document_client
+from policyarc.oauth.config import utc
 from policyarc.oauth.janitor import Janitor
+from policyarc.oauth.sessions import CookieJar
 from policyarc.policy import PolicyRegistry
 from policyarc.policy.store import PolicyGate, PolicyWatcher
 from policyarc.secrets import KeyRing, load_or_create_keyring
@@ -184,6 +187,8 @@ def create_app(
         # A change made here applies at once on this instance; other instances poll.
         listeners=[policy_watcher, ReloadOn(frozenset({"connector"}), connectors.reload)],
     )
+    console_auth = ConsoleAuth(sessions, CookieJar(secure=config.secure_cookies), now=lambda: utc(clock))
+    console = Console(admin_api, auth=console_auth, now=lambda: utc(clock))
     routes: list[BaseRoute] = [
         Route(
             "/mcp",
@@ -192,6 +197,7 @@ def create_app(
         ),
         *oauth.routes,
         *create_api_routes(admin_api, authenticators=[ApiKeyAuthenticator(sessions)]),
+        *create_console_routes(console),
         Route("/healthz", endpoint=healthz, methods=["GET"]),
         Route("/readyz", endpoint=readyz, methods=["GET"]),
     ]

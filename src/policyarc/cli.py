@@ -103,6 +103,12 @@ def serve_gateway(
         raise typer.Exit(1) from None
     import uvicorn
 
+    from policyarc.console.bootstrap import first_start_link
+
+    link = first_start_link(settings)
+    if link:
+        typer.echo(f"No admin yet. Open this link to create the first one (works once, for 24 hours):\n  {link}")
+    typer.echo(f"Console: {settings.public_url}/console")
     if workers > 1:
         # Workers import the app factory themselves; settings come from the same environment.
         uvicorn.run(
@@ -128,14 +134,21 @@ def demo(
     ),
     port: Annotated[int, typer.Option(min=1, max=65535, help="Gateway port.")] = 8000,
     sim_port: Annotated[int, typer.Option(min=1, max=65535, help="Atlassian simulator port.")] = 9400,
+    fresh: Annotated[
+        bool, typer.Option(help="Start from an empty data directory with no connector: add it in the console.")
+    ] = False,
 ) -> None:
     """Run the simulator and the gateway together, pre-wired, with a seeded environment and users."""
     import asyncio
 
-    from policyarc.demo import DemoPlan, run_demo
+    from policyarc.demo import DemoPlan, clear_demo_data, run_demo
 
+    data_dir = data_dir.absolute()
+    if fresh:
+        clear_demo_data(data_dir)
+    plan = DemoPlan(data_dir=data_dir, gateway_port=port, sim_port=sim_port, fresh=fresh)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_demo(DemoPlan(data_dir=data_dir.absolute(), gateway_port=port, sim_port=sim_port)))
+        asyncio.run(run_demo(plan))
 
 
 def sim_banner(world: World, base_url: str, *, rate_limits: bool = True) -> str:

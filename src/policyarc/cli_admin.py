@@ -32,7 +32,7 @@ connector_app = typer.Typer(help="Connectors (Jira).", no_args_is_help=True)
 policy_app = typer.Typer(help="Policy, in Cedar.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail of tool calls.", no_args_is_help=True)
 keys_app = typer.Typer(help="The encryption key ring.", no_args_is_help=True)
-admin_app = typer.Typer(help="Admin API keys.", no_args_is_help=True)
+admin_app = typer.Typer(help="Admins: console accounts and admin API keys.", no_args_is_help=True)
 for _name, _group in (
     ("db", db_app),
     ("idp", idp_app),
@@ -569,6 +569,45 @@ def _print_sweep(result: Any) -> None:
             "are (a key was removed, or a value is damaged); affected users will be asked to sign in again.",
             err=True,
         )
+
+
+# --- console admins ---------------------------------------------------------------------------------------------
+
+
+@admin_app.command("create-user")
+def admin_create_user(email: Annotated[str, typer.Argument(help="The admin's email; they sign in with it.")]) -> None:
+    """Invite a console admin: prints a one-time link (valid 24 hours) where they choose their password."""
+    from datetime import UTC, datetime
+
+    from policyarc.console import setup_url
+    from policyarc.services.admins import invite_admin
+
+    async def work() -> tuple[str, str]:
+        async with open_store() as store, store.sessions() as session:
+            view, raw = await invite_admin(session, email, actor=actor(), now=datetime.now(UTC))
+            await session.commit()
+            return view.email, setup_url(store.settings.public_url, raw)
+
+    who, link = _run(work)
+    typer.echo(f"Set-up link for {who} (works once, for 24 hours; not shown again):", err=True)
+    typer.echo(link)
+
+
+@admin_app.command("list-users")
+def admin_list_users() -> None:
+    """List console admins."""
+    from policyarc.services.admins import list_admins
+
+    async def work() -> list[Any]:
+        async with open_store() as store, store.sessions() as session:
+            return await list_admins(session)
+
+    admins = _run(work)
+    if not admins:
+        typer.echo("No console admins. Invite one: policyarc admin create-user EMAIL")
+    for admin in admins:
+        state = f"last sign-in {_when(admin.last_sign_in_at)}" if admin.active else "invited, no password yet"
+        typer.echo(f"{admin.email:<40} {state}")
 
 
 # --- admin keys ---------------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import secrets
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from starlette.applications import Starlette
 
 from policyarc.app import Gateway, create_app
 from policyarc.policy import Rule, rules_to_cedar
+from policyarc.services.admins import create_admin
 from policyarc.services.connectors import add_jira_connector
 from policyarc.services.environments import ensure_environment
 from policyarc.services.idp import set_idp
@@ -31,6 +34,7 @@ from policyarc.sim.atlassian.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from policyarc.store.models import Connector, Policy
 
 ACTOR = "policyarc demo"
+DEMO_ADMIN = "admin@example.com"
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class DemoPlan:
     host: str = "127.0.0.1"
     gateway_port: int = 8000
     sim_port: int = 9400
+    fresh: bool = False  # no connector: the admin adds it in the console
 
     @property
     def gateway_url(self) -> str:
@@ -60,18 +65,46 @@ class DemoPlan:
         )
 
 
-async def seed_environment(gateway: Gateway, sim: Starlette) -> None:
-    """Idempotent: a second `policyarc demo` on the same data directory keeps what is there."""
+async def seed_environment(gateway: Gateway, sim: Starlette, *, with_connector: bool = True) -> None:
+    """Idempotent: a second `policyarc demo` on the same data directory keeps what is there. Without the
+    connector (`demo --fresh`), the admin adds it in the console."""
     acme = sim.state.sim.world.sites["acme"]
     # The simulator is not listening yet; its cloud ID is known.
     await connect_atlassian_jira(
-        gateway, client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET, cloud_id=acme.cloud_id, actor=ACTOR
+        gateway,
+        client_id=DEMO_CLIENT_ID,
+        client_secret=DEMO_CLIENT_SECRET,
+        cloud_id=acme.cloud_id,
+        actor=ACTOR,
+        with_connector=with_connector,
     )
     await grant_every_scope(gateway, actor=ACTOR)
 
 
+async def ensure_demo_admin(gateway: Gateway, data_dir: Path) -> str:
+    """The console admin `admin@example.com`; returns its password, made on the first run and kept (mode 0600)
+    in the data directory so that later runs print the same one."""
+    path = data_dir / "demo-admin-password"
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    password = secrets.token_urlsafe(12)
+    async with gateway.sessions.begin() as session:
+        await create_admin(session, DEMO_ADMIN, password, actor=ACTOR)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(password + "\n")
+    return password
+
+
 async def connect_atlassian_jira(
-    gateway: Gateway, *, client_id: str, client_secret: str, cloud_id: str | None, actor: str, site: str = "acme"
+    gateway: Gateway,
+    *,
+    client_id: str,
+    client_secret: str,
+    cloud_id: str | None,
+    actor: str,
+    site: str = "acme",
+    with_connector: bool = True,
 ) -> None:
     """The Atlassian IdP with this OAuth app, and a Jira connector for `site` unless the environment has one
     (`cloud_id=None` looks it up on the site). Shared by the demo, the benchmark and the end-to-end tests."""
@@ -90,7 +123,7 @@ async def connect_atlassian_jira(
             actor=actor,
         )
         existing = await session.scalar(select(Connector.id).where(Connector.environment_id == environment.id))
-        if existing is None:
+        if existing is None and with_connector:
             await add_jira_connector(
                 session,
                 environment,
@@ -118,7 +151,7 @@ async def _current_policy(session: AsyncSession, environment_id: str) -> str | N
     return row.text if row else None
 
 
-def banner(plan: DemoPlan, sim: Starlette) -> str:
+def banner(plan: DemoPlan, sim: Starlette, admin_password: str) -> str:
     mcp_url = f"{plan.gateway_url}/mcp"
     client_json = json.dumps({"mcpServers": {"policyarc-jira": {"type": "http", "url": mcp_url}}}, indent=2)
     users = [f"    {u.email:<20} {u.name}" for u in sim.state.sim.world.users.values()]
@@ -129,6 +162,14 @@ def banner(plan: DemoPlan, sim: Starlette) -> str:
             f"  MCP server (Jira, user passthrough):  {mcp_url}",
             f"  Atlassian simulator:                  {plan.sim_url}",
             f"  Data directory (SQLite, key ring):    {plan.data_dir}",
+            "",
+            f"Console: {plan.gateway_url}/console",
+            f"    sign in as {DEMO_ADMIN} with the password {admin_password}",
+            *(
+                ["    The Atlassian identity provider is connected; add Jira in Resources -> Add connector."]
+                if plan.fresh
+                else []
+            ),
             "",
             "Connect Claude Code:",
             f"    claude mcp add --transport http policyarc-jira {shlex.quote(mcp_url)}",
@@ -146,14 +187,24 @@ def banner(plan: DemoPlan, sim: Starlette) -> str:
 async def run_demo(plan: DemoPlan) -> None:
     sim = create_sim_app(SimConfig())
     app = create_app(plan.settings())
-    await seed_environment(app.state.gateway, sim)
+    await seed_environment(app.state.gateway, sim, with_connector=not plan.fresh)
+    password = await ensure_demo_admin(app.state.gateway, plan.data_dir)
     servers = [
         uvicorn.Server(_config(sim, plan.host, plan.sim_port, lifespan="off")),
         uvicorn.Server(_config(app, plan.host, plan.gateway_port, lifespan="on")),
     ]
-    print(banner(plan, sim), flush=True)
+    print(banner(plan, sim, password), flush=True)
     await asyncio.gather(*(server.serve() for server in servers))
 
 
 def _config(app: Starlette, host: str, port: int, *, lifespan: Literal["on", "off"]) -> uvicorn.Config:
     return uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning", lifespan=lifespan)
+
+
+DEMO_FILES = ("policyarc.db", "policyarc.db-wal", "policyarc.db-shm", "keyring.json", "demo-admin-password")
+
+
+def clear_demo_data(data_dir: Path) -> None:
+    """`demo --fresh`: remove what an earlier demo left in `data_dir` (only the demo's own files, by name)."""
+    for name in DEMO_FILES:
+        (data_dir / name).unlink(missing_ok=True)

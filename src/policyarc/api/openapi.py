@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from policyarc.api.endpoints import Endpoint
 from policyarc.api.errors import PROBLEM_MEDIA_TYPE, Problem
-
-if TYPE_CHECKING:
-    from policyarc.api.routes import Endpoint
 
 OPENAPI_VERSION = "3.1.0"
 REF_TEMPLATE = "#/components/schemas/{model}"

@@ -8,8 +8,7 @@ problem details (errors.py). The same table generates the OpenAPI document (open
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -22,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 from policyarc import __version__
 from policyarc.api import handlers
 from policyarc.api.auth import AdminAuthenticator, authenticate
+from policyarc.api.endpoints import Endpoint
 from policyarc.api.errors import ApiError, render
 from policyarc.api.handlers import AdminApi, Call
 from policyarc.api.openapi import build_openapi
@@ -46,37 +46,10 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "/api/v1"
 MAX_BODY = 512 * 1024
-Handler = Callable[[AdminApi, Call], Awaitable[BaseModel]]
 
 
 class OpenApiDocument(RootModel[dict[str, Any]]):
     """An OpenAPI 3.1 document."""
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    method: str
-    path: str  # under PREFIX, with {name} path parameters
-    handler: Handler
-    operation_id: str
-    summary: str
-    tag: str
-    response: type[BaseModel] | None
-    body: type[BaseModel] | None = None
-    query: type[BaseModel] | None = None
-    status: int = 200
-    errors: tuple[int, ...] = ()
-
-    @property
-    def error_statuses(self) -> set[int]:
-        statuses = set(self.errors)
-        if self.body is not None:
-            statuses |= {400, 413}
-        if self.query is not None:
-            statuses.add(400)
-        if "{environment}" in self.path:
-            statuses.add(404)
-        return statuses
 
 
 def _endpoints() -> list[Endpoint]:

@@ -376,3 +376,43 @@ class AuditRecord(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float)
     error_code: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), default=AUDIT_COMPLETED, server_default=AUDIT_COMPLETED)
+
+
+# --- console admins ----------------------------------------------------------------------------------------------
+
+
+class AdminUser(Base):
+    """A person who administers the gateway in the web console. Until they follow their set-up link they have no
+    password and cannot sign in."""
+
+    __tablename__ = "admin_users"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # argon2id, PHC string
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(255))
+    last_sign_in_at: Mapped[datetime | None]
+
+
+class AdminSetupLink(Base):
+    """A one-time link that lets an invited admin choose a password. Only its hash is kept. A link with no admin
+    is the first start's: it creates the first admin, email and password chosen on the page."""
+
+    __tablename__ = "admin_setup_links"
+
+    token_hash: Mapped[str] = mapped_column(HASH, primary_key=True)
+    admin_id: Mapped[str | None] = mapped_column(ID, ForeignKey("admin_users.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class AdminSession(Base):
+    """A signed-in console session; the cookie holds the raw value, the store its hash."""
+
+    __tablename__ = "admin_sessions"
+
+    id_hash: Mapped[str] = mapped_column(HASH, primary_key=True)
+    admin_id: Mapped[str] = mapped_column(ID, ForeignKey("admin_users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]

@@ -1,0 +1,48 @@
+"""Rendering console pages: one Jinja2 environment, and the headers every page carries.
+
+Pages load only the console's own static files (`script-src 'self'`, no inline script or style), are never framed,
+and are not cached, since they show live configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from starlette.responses import HTMLResponse
+
+__all__ = ["HEADERS", "Renderer"]
+
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+class Renderer:
+    """Renders `templates/NAME` with the given context plus `globals` (the product name, static URL)."""
+
+    def __init__(self, *, globals: Mapping[str, Any] | None = None) -> None:
+        self._env = Environment(
+            loader=PackageLoader("policyarc.console", "templates"),
+            autoescape=select_autoescape(default=True),
+            undefined=StrictUndefined,  # a missing variable is a bug, not an empty string on the page
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._env.globals.update(globals or {})
+
+    def text(self, name: str, **context: Any) -> str:
+        return self._env.get_template(name).render(**context)
+
+    def page(
+        self, name: str, *, status: int = 200, headers: Mapping[str, str] | None = None, **context: Any
+    ) -> HTMLResponse:
+        return HTMLResponse(self.text(name, **context), status_code=status, headers={**HEADERS, **(headers or {})})

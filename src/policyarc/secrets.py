@@ -34,19 +34,17 @@ import secrets as stdlib_secrets
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-if TYPE_CHECKING:
-    from policyarc.settings import Settings
 
 __all__ = [
     "DecryptionError",
     "KeyRing",
     "KeyRingError",
     "KeyRingPermissionError",
+    "KeyRingSettings",
     "MalformedCiphertextError",
     "SecretsError",
     "TamperedCiphertextError",
@@ -218,7 +216,21 @@ def parse_keyring_spec(spec: str, *, source: str = "POLICYARC_SECRET_KEYS") -> K
     return KeyRing(keys, next(iter(keys)))
 
 
-def load_or_create_keyring(settings: Settings) -> KeyRing:
+class _Secret(Protocol):
+    def get_secret_value(self) -> str: ...
+
+
+class KeyRingSettings(Protocol):
+    """What `load_or_create_keyring` reads; `policyarc.settings.Settings` has both (no import back to it)."""
+
+    @property
+    def keyring_path(self) -> Path: ...
+
+    @property
+    def secret_keys(self) -> _Secret | None: ...
+
+
+def load_or_create_keyring(settings: KeyRingSettings) -> KeyRing:
     """The ring from `POLICYARC_SECRET_KEYS` if set, else from `{data_dir}/keyring.json`, created on first use.
 
     Raises `KeyRingPermissionError` when an existing file is readable by group or others.

@@ -523,7 +523,8 @@ async def test_consent_page_neutralises_a_metadata_documents_name(gateway: Gatew
     signed_in = await gateway.sign_in(started.headers["location"])
     page = await gateway.client.get(path_of(signed_in.headers["location"]))
     assert page.status_code == 200
-    assert not any(char in page.text for char in "\u202e\u202c\u2067\u2069\n")
+    assert not any(char in page.text for char in "\u202e\u202c\u2067\u2069")
+    assert "\n" not in page.text.split("<bdi>", 1)[1].split("</bdi>", 1)[0]  # the name's own line break is gone
     assert "<bdi>Claude\ufffd moc.elgoog\ufffd\ufffd\ufffdTrusted\ufffd</bdi>" in page.text
     # The redirect host, not the self-chosen name, is what stands out.
     assert "goes back to <strong><bdi>127.0.0.1:9999</bdi></strong>" in page.text

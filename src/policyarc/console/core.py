@@ -15,10 +15,10 @@ from starlette.responses import RedirectResponse, Response
 from policyarc import __version__
 from policyarc.api.handlers import AdminApi
 from policyarc.console.auth import ConsoleAuth, SignedIn
-from policyarc.console.render import Renderer
 from policyarc.console.throttle import SignInThrottle
 from policyarc.services.environments import list_environments
 from policyarc.services.errors import ServiceError
+from policyarc.templating import Renderer
 
 __all__ = ["PREFIX", "Console", "PageHandler", "read_form", "safe_next", "setup_url"]
 

@@ -3,45 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from html import escape
 
 from starlette.responses import HTMLResponse
 
+from policyarc import __version__
+from policyarc.templating import Renderer
+
 __all__ = ["consent_page", "message_page", "other_browser_page"]
 
-# No scripts at all, and no framing: a consent page inside another site's frame is a clickjacking target.
+# The console's look (templates and stylesheet), but stricter headers: no script at all, and no framing: a consent
+# page inside another site's frame is a clickjacking target. No `form-action`: the consent form's answer redirects
+# to the client, which browsers would check against it.
 _HEADERS = {
     "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#1d2125}"
-    "h1{font-size:1.4rem}.box{border:1px solid #dfe1e6;border-radius:8px;padding:1rem 1.25rem}"
-    ".return{font-size:1.1rem;background:#f7f8f9;border-radius:6px;padding:.5rem .75rem}"
-    "ul{padding-left:1.2rem}.muted{color:#626f86}.no{color:#ae2e24}"
-    "button{font-size:1rem;padding:.5rem 1.25rem;margin-right:.5rem;border-radius:6px;border:1px solid #8590a2}"
-    "button.primary{background:#0c66e4;color:#fff;border-color:#0c66e4}"
-)
-
-
-def _page(title: str, body: str, status: int) -> HTMLResponse:
-    html = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)} - PolicyArc</title>'
-        f'<meta name="viewport" content="width=device-width,initial-scale=1"><style>{_STYLE}</style></head>'
-        f"<body><h1>{escape(title)}</h1>{body}</body></html>"
-    )
-    return HTMLResponse(html, status_code=status, headers=_HEADERS)
+_RENDER = Renderer(globals={"version": __version__, "static": "/console/static"})
 
 
 def message_page(title: str, message: str, *, status: int = 400, link: tuple[str, str] | None = None) -> HTMLResponse:
     """A page that tells the user what happened and what to do; `link` is (href, label)."""
-    body = f'<div class="box"><p>{escape(message)}</p>'
-    if link is not None:
-        body += f'<p><a href="{escape(link[0])}">{escape(link[1])}</a></p>'
-    return _page(title, body + "</div>", status)
+    return _RENDER.page(
+        "public_message.html",
+        status=status,
+        headers=_HEADERS,
+        title=title,
+        message=message,
+        link=link,
+        alert=status >= 400,
+    )
 
 
 def other_browser_page() -> HTMLResponse:
@@ -69,30 +62,17 @@ def consent_page(
 ) -> HTMLResponse:
     """The consent form. Client-chosen values (name, id, redirect host) come through `display.display_text`;
     the redirect host stands out because a name proves nothing, while the host is where the code will go."""
-    items = "".join(
-        f"<li>{escape(scope)}</li>"
-        if scope in granted
-        else f'<li class="no">{escape(scope)} (not allowed by policy)</li>'
-        for scope in asked
+    return _RENDER.page(
+        "public_consent.html",
+        headers=_HEADERS,
+        title="Connect an MCP client",
+        client_name=client_name,
+        client_id=client_id,
+        redirect_host=redirect_host,
+        user_label=user_label,
+        asked=list(asked),
+        granted=set(granted),
+        hidden=dict(hidden),
+        action=action,
+        consented_before=consented_before,
     )
-    fields = "".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in hidden.items())
-    before = '<p class="muted">You allowed this client before.</p>' if consented_before else ""
-    if granted:
-        buttons = (
-            '<button class="primary" type="submit" name="decision" value="allow">Allow</button>'
-            '<button type="submit" name="decision" value="deny">Deny</button>'
-        )
-        question = "It will act in Jira as you, with these permissions:"
-    else:
-        buttons = '<button type="submit" name="decision" value="deny">Back to the client</button>'
-        question = "Policy allows none of the permissions it asks for, so it cannot be connected. Ask your admin."
-    body = (
-        f'<div class="box"><p><strong><bdi>{escape(client_name)}</bdi></strong> wants to use PolicyArc as '
-        f"<strong>{escape(user_label)}</strong>.</p>"
-        f'<p class="return">After you decide, your browser goes back to '
-        f"<strong><bdi>{escape(redirect_host)}</bdi></strong></p>"
-        f'<p class="muted">Client id: {escape(client_id)}</p>'
-        f"<p>{question}</p><ul>{items}</ul>{before}"
-        f'<form method="post" action="{escape(action)}">{fields}{buttons}</form></div>'
-    )
-    return _page("Connect an MCP client", body, 200)

@@ -1,7 +1,9 @@
-"""Rendering console pages: one Jinja2 environment, and the headers every page carries.
+"""Rendering the gateway's HTML pages (the console's, and the sign-in and consent pages users see): one Jinja2
+environment over `console/templates`, and the headers every page carries.
 
 Pages load only the console's own static files (`script-src 'self'`, no inline script or style), are never framed,
-and are not cached, since they show live configuration.
+and are not cached, since they show live configuration. The loader finds the templates by package name without
+importing `policyarc.console`, so the OAuth pages can use it without depending on the console.
 """
 
 from __future__ import annotations

@@ -300,3 +300,16 @@ def test_keys_rotate_refuses_a_ring_from_the_environment(cli: Any) -> None:
 
 def test_bad_settings_are_a_clear_error(cli: Any) -> None:
     fails(cli("policy", "show", env={"POLICYARC_DATABASE_URL": "mysql://x"}), "POLICYARC_DATABASE_URL")
+
+
+def test_admin_create_user_prints_a_one_time_link_and_list_users_shows_the_invite(cli: Any) -> None:
+    made = cli("admin", "create-user", "Root@Example.com")
+    assert made.exit_code == 0, made.output
+    link = made.stdout.strip().splitlines()[-1]
+    assert link.startswith("https://gw.example.com/console/setup/pa_setup_")
+    listed = cli("admin", "list-users")
+    assert "root@example.com" in listed.stdout and "invited, no password yet" in listed.stdout
+    again = cli("admin", "create-user", "root@example.com")  # a fresh link replaces the first
+    assert again.exit_code == 0 and again.stdout.strip().splitlines()[-1] != link
+    bad = cli("admin", "create-user", "not-an-email")
+    assert bad.exit_code == 1 and "is not an email address" in bad.output

@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from policyarc.console.account import AccountPages
 from policyarc.console.core import PREFIX, Console
 from policyarc.console.identity import IdentityPages
+from policyarc.console.policy import PolicyPages
 from policyarc.console.resources import ResourcePages
 
 __all__ = ["create_console_routes"]
@@ -22,5 +23,6 @@ def create_console_routes(console: Console) -> list[BaseRoute]:
         *AccountPages(console).routes(),
         *ResourcePages(console).routes(),
         *IdentityPages(console).routes(),
+        *PolicyPages(console).routes(),
         Mount(f"{PREFIX}/static", StaticFiles(packages=[("policyarc.console", "static")]), name="console-static"),
     ]

@@ -27,7 +27,7 @@ from policyarc.console.policy_form import (
     new_draft,
     read_drafts,
 )
-from policyarc.policy import PolicyEngine, PolicyError, cedar_to_rules, rules_to_cedar
+from policyarc.policy import cedar_to_rules
 from policyarc.policy.beyond import why_not_rules
 from policyarc.services.environments import get_environment
 from policyarc.services.errors import Conflict, InvalidInput
@@ -47,7 +47,8 @@ from policyarc.services.policy_preview import (
     known_clients,
     known_users,
     preview_grants,
-    review_changes,
+    review_draft,
+    stored_engine,
 )
 from policyarc.store.models import Environment
 
@@ -57,15 +58,6 @@ __all__ = ["PolicyPages"]
 MAX_POLICY_FORM = 3 * MAX_POLICY_BYTES + 64 * 1024
 MAX_POLICY_FIELDS = 40 * MAX_RULES
 UNREGISTERED = KnownClient(client_id="preview:unregistered", name="a client not registered yet")
-
-
-def _engine(text: str, version: int, scopes: tuple[str, ...]) -> PolicyEngine:
-    """An engine for stored text. A version saved under another scope registry may no longer validate: it then
-    grants nothing here, which is also what the gateway does when it cannot install it."""
-    try:
-        return PolicyEngine(text, version, scopes, cache_size=1_000)
-    except PolicyError:
-        return PolicyEngine(rules_to_cedar([]), version, scopes, cache_size=1_000)
 
 
 def _text(form: FormData) -> str:
@@ -205,14 +197,13 @@ class PolicyPages:
             errors = check_policy(text, scopes)
             compiled = None if errors else text
         if compiled is not None and action == "review":
-            return await self._review(request, signed_in, environment, current, compiled, origin=source)
+            return await self._review(request, signed_in, environment, compiled, origin=source)
         preview: dict[str, Any] | None = None
         if compiled is not None and action == "preview":
             user, client = self._pick(form, users, clients)
             if user is not None:
-                grants = preview_grants(
-                    _engine(current.text, current.version, scopes), _engine(compiled, 0, scopes), user, client, scopes
-                )
+                in_force = stored_engine(current.text, current.version, scopes)
+                grants = preview_grants(in_force, stored_engine(compiled, 0, scopes), user, client, scopes)
                 preview = {"problem": None, "user": user, "client": client, "grants": grants}
             else:
                 preview = {"problem": "Type the email of the person to preview: nobody has signed in yet."}
@@ -229,7 +220,6 @@ class PolicyPages:
         request: Request,
         signed_in: SignedIn,
         environment: Environment,
-        current: PolicyView,
         text: str,
         *,
         origin: str,
@@ -237,20 +227,17 @@ class PolicyPages:
         restoring: int | None = None,
         status: int = 200,
     ) -> Response:
-        scopes = self.api.scopes
         async with self.api.sessions() as db:
-            report = await review_changes(
-                db, _engine(current.text, current.version, scopes), _engine(text, 0, scopes), scopes
-            )
+            review = await review_draft(db, environment, text, self.api.scopes)
         return self.console.render.page(
             "policy_review.html",
             status=status,
             **await self.console.frame(request, signed_in, environment.name),
-            current=current,
+            current=review.current,
             text=text,
             origin=origin,
-            report=report,
-            same=text == current.text,
+            report=review.report,
+            same=text == review.current.text,
             problem=problem,
             restoring=restoring,
         )
@@ -281,9 +268,8 @@ class PolicyPages:
                     expected_version=base,
                 )  # fmt: skip
             except Conflict as exc:
-                current = await show_policy(db, environment)
                 return await self._review(
-                    request, signed_in, environment, current, text, origin=origin, problem=exc.message, status=409
+                    request, signed_in, environment, text, origin=origin, problem=exc.message, status=409
                 )
         await self.api.changed("policy", environment.id)
         return RedirectResponse(f"{self._base(name)}/history?saved={view.version}", status_code=303)
@@ -321,9 +307,9 @@ class PolicyPages:
 
     async def restore(self, request: Request, signed_in: SignedIn) -> Response:
         """Restoring is saving an old text as a new version: it goes through the same review first."""
-        environment, current, view = await self._stored(request)
+        environment, _, view = await self._stored(request)
         origin = "rules" if cedar_to_rules(view.text) is not None else "raw"
-        return await self._review(request, signed_in, environment, current, view.text, origin=origin,
+        return await self._review(request, signed_in, environment, view.text, origin=origin,
                                   restoring=view.version)  # fmt: skip
 
     def routes(self) -> list[BaseRoute]:

@@ -15,15 +15,18 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from policyarc.policy import ClientInfo, PolicyEngine, Principal
+from policyarc.policy import ClientInfo, PolicyEngine, PolicyError, Principal, rules_to_cedar
 from policyarc.policy.schema import canonical_email
-from policyarc.store.models import OAuthClient, User
+from policyarc.services.errors import InvalidPolicy
+from policyarc.services.policies import PolicyView, check_policy, show_policy
+from policyarc.store.models import Environment, OAuthClient, User
 
 __all__ = [
     "MAX_CLIENTS",
     "MAX_USERS",
     "AccessChange",
     "ChangeReport",
+    "DraftReview",
     "Grants",
     "KnownClient",
     "KnownUser",
@@ -33,6 +36,8 @@ __all__ = [
     "known_users",
     "preview_grants",
     "review_changes",
+    "review_draft",
+    "stored_engine",
 ]
 
 MAX_USERS = 200
@@ -191,3 +196,32 @@ async def review_changes(
     users = await known_users(session, limit=max_users)
     clients = await known_clients(session, limit=max_clients)
     return await asyncio.to_thread(access_changes, current, draft, users, clients, scopes)
+
+
+def stored_engine(text: str, version: int, scopes: Sequence[str]) -> PolicyEngine:
+    """An engine for a stored version. One saved under another scope registry may no longer validate: it then
+    grants nothing here, which is also what the gateway does when it cannot install it."""
+    try:
+        return PolicyEngine(text, version, scopes, cache_size=1_000)
+    except PolicyError:
+        return PolicyEngine(rules_to_cedar([]), version, scopes, cache_size=1_000)
+
+
+@dataclass(frozen=True)
+class DraftReview:
+    current: PolicyView  # the version the draft was compared with: a save should be bound to it
+    report: ChangeReport
+
+
+async def review_draft(
+    session: AsyncSession, environment: Environment, text: str, scopes: Sequence[str]
+) -> DraftReview:
+    """Whose access `text` would widen or narrow against the environment's policy in force. InvalidPolicy
+    (Cedar's messages) when the draft would not install."""
+    errors = check_policy(text, scopes)
+    if errors:
+        raise InvalidPolicy(errors)
+    current = await show_policy(session, environment)
+    draft = PolicyEngine(text, 0, scopes, cache_size=1_000)
+    report = await review_changes(session, stored_engine(current.text, current.version, scopes), draft, scopes)
+    return DraftReview(current=current, report=report)

@@ -235,3 +235,37 @@ async def _current_text(live: Live) -> str:
         count = await db.scalar(select(func.count()).select_from(Policy))
         assert count == 2
         return (await show_policy(db, await ensure_environment(db))).text
+
+
+def test_a_save_is_refused_when_another_version_landed_after_the_review(page: Page, live: Live) -> None:
+    async def seed() -> None:
+        now = datetime.now(UTC)
+        async with live.gateway.sessions.begin() as db:
+            for n in range(60):
+                db.add(User(email=f"user{n}@example.com", idp_kind="atlassian", idp_subject=f"s{n}", created_at=now,
+                            last_seen_at=now - timedelta(seconds=n)))  # fmt: skip
+            for client_id, name in ((CLAUDE, "Claude Code"), (CURSOR, "Cursor")):
+                db.add(OAuthClient(client_id=client_id, client_metadata={"client_name": name}, kind="dcr",
+                                   created_at=now, updated_at=now))  # fmt: skip
+
+    async def someone_else_saves() -> None:
+        async with live.gateway.sessions() as db:
+            environment = await ensure_environment(db)
+            await set_policy(db, environment, DEFAULT_POLICY + "\n", scopes=live.gateway.policy.scopes, actor="ops")
+
+    live.run(seed)
+    open_policy(page, live)
+    page.get_by_role("group", name="Rule 1").get_by_role("checkbox", name="jira:issues:write").check()
+    page.get_by_role("button", name="Review and save…").click()
+    widened = page.locator("section", has=page.get_by_role("heading", name="Access widened (120)"))
+    expect(widened.get_by_role("row")).to_have_count(101)  # a header and the first 100 pairs
+    expect(widened).to_contain_text("And 20 more")
+    live.run(someone_else_saves)
+    page.get_by_role("button", name="Save as version 2").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        "Version 2 of the policy was saved after you started from version 1"
+    )
+    expect(page.get_by_role("button", name="Save as version 3")).to_be_visible()  # compared with version 2 now
+    assert [(v, by) for v, by, _ in versions(live)][1:] == [(2, "ops")]
+    page.get_by_role("button", name="Save as version 3").click()
+    expect(page.get_by_role("status")).to_contain_text("Saved version 3")

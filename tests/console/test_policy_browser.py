@@ -162,7 +162,9 @@ def test_raw_editor_shows_cedars_error_inline_and_saves_nothing(page: Page, live
     editor = page.get_by_role("textbox", name="Cedar text")
     editor.fill('permit (principal, action, resource) when { principal.emial == "x" };')
     page.get_by_role("button", name="Preview", exact=True).click()
-    expect(page.get_by_role("alert")).to_contain_text("attribute `emial` on entity type `PolicyArc::User` not found")
+    expect(page.get_by_role("alert")).to_contain_text(
+        "Policy 1: for policy `policy0`, attribute `emial` on entity type `PolicyArc::User` not found"
+    )
     assert [v for v, _, _ in versions(live)] == [1]
 
 
@@ -214,6 +216,11 @@ def test_the_policy_screen_works_without_javascript(browser: Browser, live: Live
     page.get_by_role("button", name="Edit as Cedar text").click()
     cedar = page.get_by_role("textbox", name="Cedar text")
     expect(cedar).to_contain_text('resource in [PolicyArc::Scope::"jira:issues:read", ')
+    page.get_by_role("button", name="Review and save…").click()
+    page.get_by_role("button", name="Back to editing").click()  # back where the draft came from: the Cedar text
+    expect(page.get_by_role("textbox", name="Cedar text")).to_contain_text('PolicyArc::Scope::"jira:projects:read"')
+    page.get_by_role("button", name="Edit as rules").click()
+    expect(page.get_by_role("group", name="Rule 1").get_by_role("checkbox", name="jira:projects:read")).to_be_checked()
     page.get_by_role("button", name="Review and save…").click()
     page.get_by_role("button", name="Save as version 2").click()
     expect(page.get_by_role("status")).to_contain_text("Saved version 2")

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from starlette.datastructures import FormData
 
-from policyarc.console.policy_form import MAX_RULES, RuleDraft, compile_drafts, drafts_from_rules, read_drafts
+from policyarc.console.policy_form import (
+    MAX_RULES,
+    RuleDraft,
+    compile_drafts,
+    drafts_from_rules,
+    numbered,
+    read_drafts,
+)
 from policyarc.policy import DEFAULT_POLICY, Rule, cedar_to_rules, rules_to_cedar
 from policyarc.services import gateway_scopes
 
@@ -90,3 +97,10 @@ def test_the_default_policy_round_trips_through_the_form() -> None:
 def test_the_rule_count_is_bounded() -> None:
     assert len(read_drafts(form(("rule_count", "100000")))) == MAX_RULES
     assert read_drafts(form(("rule_count", "-1"))) == []
+
+
+def test_cedars_policy_ids_are_numbered_as_people_count() -> None:
+    assert numbered(["[policy1] for policy `policy1`, attribute `emial` not found", "Policy parse error"]) == [
+        "Policy 2: for policy `policy1`, attribute `emial` not found",
+        "Policy parse error",
+    ]

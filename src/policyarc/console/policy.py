@@ -25,6 +25,7 @@ from policyarc.console.policy_form import (
     compile_drafts,
     drafts_from_rules,
     new_draft,
+    numbered,
     read_drafts,
 )
 from policyarc.policy import cedar_to_rules
@@ -194,7 +195,7 @@ class PolicyPages:
             if action == "to-raw" and compiled is not None:
                 source = "raw"
         else:
-            errors = check_policy(text, scopes)
+            errors = numbered(check_policy(text, scopes))
             compiled = None if errors else text
         if compiled is not None and action == "review":
             return await self._review(request, signed_in, environment, compiled, origin=source)

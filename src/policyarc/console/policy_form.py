@@ -18,7 +18,15 @@ from policyarc.policy import DEFAULT_SCOPE, Rule, rules_to_cedar
 from policyarc.policy.engine import validate_policy
 from policyarc.policy.rules import Effect, Who
 
-__all__ = ["MAX_RULES", "RuleDraft", "compile_drafts", "drafts_from_rules", "new_draft", "read_drafts"]
+__all__ = [
+    "MAX_RULES",
+    "RuleDraft",
+    "compile_drafts",
+    "drafts_from_rules",
+    "new_draft",
+    "numbered",
+    "read_drafts",
+]
 
 MAX_RULES = 50
 _SPLIT = re.compile(r"[\s,;]+")
@@ -155,3 +163,12 @@ def compile_drafts(drafts: Sequence[RuleDraft], scopes: Iterable[str]) -> tuple[
     if per_rule:
         checked = [replace(d, errors=tuple(per_rule.get(n, ()))) for n, d in enumerate(checked)]
     return (None if per_rule or general else text), checked, general
+
+
+def numbered(messages: Iterable[str]) -> list[str]:
+    """Cedar's messages with its policy ids (`[policy0] ...`, counted from 0) as people count: `Policy 1: ...`."""
+    out = []
+    for message in messages:
+        found = _POLICY_ID.match(message)
+        out.append(f"Policy {int(found.group(1)) + 1}: {message[found.end() :]}" if found else message)
+    return out

@@ -68,3 +68,11 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests (`*_browser.py`) run last, whatever the order otherwise. Playwright's sync API leaves its event
+    loop marked as running in the main thread until the session ends, and pytest-asyncio then cannot run any async
+    test after it ("Runner.run() cannot be called from a running event loop")."""
+    items.sort(key=lambda item: item.path.name.endswith("_browser.py"))  # stable: the rest keep their order

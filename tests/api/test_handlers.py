@@ -11,7 +11,7 @@ from policyarc.api import PREFIX
 from policyarc.caller import Caller
 from policyarc.policy import DEFAULT_POLICY
 from policyarc.secrets import column_aad
-from policyarc.store.models import AdminChange, AuditRecord, IdentityProvider, User
+from policyarc.store.models import AdminChange, AuditRecord, IdentityProvider, OAuthClient, User
 from tests.api.admin_harness import ACME, PUBLIC_URL, Admin, problem
 
 ENV = f"{PREFIX}/environments/default"
@@ -230,6 +230,36 @@ async def test_an_invalid_policy_is_400_with_cedars_messages_and_nothing_saved(a
     problem(await admin.client.put(f"{ENV}/policy", json={"text": "  "}), 400, "invalid_policy")
     assert (await admin.client.get(f"{ENV}/policy")).json()["version"] == 1
     assert await changes(admin) == []
+
+
+async def test_policy_versions_list_newest_first_and_show_one(admin: Admin) -> None:
+    assert (await admin.client.put(f"{ENV}/policy", json={"text": WRITE_POLICY})).status_code == 200
+    listed = (await admin.client.get(f"{ENV}/policy/versions")).json()["items"]
+    assert [(v["version"], v["created_by"]) for v in listed] == [(2, "ops-key"), (1, "system")]
+    one = (await admin.client.get(f"{ENV}/policy/versions/1")).json()
+    assert (one["version"], one["text"]) == (1, DEFAULT_POLICY)
+    problem(await admin.client.get(f"{ENV}/policy/versions/9"), 404, "policy_version_not_found")
+    problem(await admin.client.get(f"{ENV}/policy/versions/x1"), 400, "invalid_version")
+
+
+async def test_policy_preview_lists_whose_access_widens_or_narrows_without_saving(admin: Admin) -> None:
+    now = datetime.now(UTC)
+    async with admin.sessions() as session, session.begin():
+        session.add(User(id="u" * 32, email="alice@example.com", idp_kind="atlassian", idp_subject="a",
+                         created_at=now, last_seen_at=now))  # fmt: skip
+        session.add(OAuthClient(client_id="c1", client_metadata={"client_name": "Claude"}, kind="dcr",
+                                created_at=now, updated_at=now))  # fmt: skip
+    forbid_read = WRITE_POLICY + 'forbid (principal, action, resource == PolicyArc::Scope::"jira:issues:read");\n'
+    body = (await admin.client.post(f"{ENV}/policy/preview", json={"text": forbid_read})).json()
+    assert (body["valid"], body["compared_with_version"], body["users_checked"], body["clients_checked"]) == (
+        True, 1, 1, 1,
+    )  # fmt: skip
+    item = {"user_id": "u" * 32, "email": "alice@example.com", "client_id": "c1", "client_name": "Claude"}
+    assert body["widened"] == [{**item, "scopes": ["jira:issues:write"]}]
+    assert body["narrowed"] == [{**item, "scopes": ["jira:issues:read"]}]
+    bad = (await admin.client.post(f"{ENV}/policy/preview", json={"text": "permit ("})).json()
+    assert bad["valid"] is False and bad["errors"] and bad["widened"] == []
+    assert (await admin.client.get(f"{ENV}/policy")).json()["version"] == 1
 
 
 async def test_policy_validate_reports_without_saving(admin: Admin) -> None:

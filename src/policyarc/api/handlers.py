@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from policyarc import services
 from policyarc.admin import AdminIdentity
 from policyarc.api.schemas import (
+    AccessChangeItem,
     AuditPage,
     AuditQuery,
     ChangeList,
@@ -27,12 +28,15 @@ from policyarc.api.schemas import (
     EnvironmentCreate,
     EnvironmentList,
     IdpUpdate,
+    PolicyPreview,
     PolicyText,
+    PolicyVersionList,
     SiteLookup,
     ValidationReport,
 )
 from policyarc.secrets import KeyRing
 from policyarc.services.audit import AuditFilter
+from policyarc.services.policy_preview import AccessChange, review_draft
 
 logger = logging.getLogger(__name__)
 
@@ -209,6 +213,50 @@ async def validate_policy(api: AdminApi, call: Call) -> ValidationReport:
         await services.get_environment(session, call.path["environment"])  # 404 for an unknown environment
     errors = services.check_policy(text, api.scopes)
     return ValidationReport(valid=not errors, errors=errors)
+
+
+async def list_policy_versions(api: AdminApi, call: Call) -> PolicyVersionList:
+    async with api.sessions() as session:
+        environment = await services.get_environment(session, call.path["environment"])
+        return PolicyVersionList(items=await services.policy_history(session, environment))
+
+
+async def get_policy_version(api: AdminApi, call: Call) -> services.PolicyView:
+    raw = call.path["version"]
+    if not raw.isdigit() or len(raw) > 9:
+        raise services.InvalidInput("invalid_version", "A policy version is a whole number, such as 3.")
+    async with api.sessions() as session:
+        environment = await services.get_environment(session, call.path["environment"])
+        return await services.policy_version(session, environment, int(raw))
+
+
+def _change_items(changes: list[AccessChange]) -> list[AccessChangeItem]:
+    return [
+        AccessChangeItem(user_id=c.user.user_id, email=c.user.email, client_id=c.client.client_id,
+                         client_name=c.client.name, scopes=list(c.scopes))
+        for c in changes
+    ]  # fmt: skip
+
+
+async def preview_policy(api: AdminApi, call: Call) -> PolicyPreview:
+    text = call.body_as(PolicyText).text
+    async with api.sessions() as session:
+        environment = await services.get_environment(session, call.path["environment"])
+        try:
+            review = await review_draft(session, environment, text, api.scopes)
+        except services.InvalidPolicy as exc:
+            return PolicyPreview(valid=False, errors=exc.errors, compared_with_version=None, users_checked=0,
+                                 clients_checked=0, widened=[], narrowed=[])  # fmt: skip
+    report = review.report
+    return PolicyPreview(
+        valid=True,
+        errors=[],
+        compared_with_version=review.current.version,
+        users_checked=report.users_checked,
+        clients_checked=report.clients_checked,
+        widened=_change_items(report.widened),
+        narrowed=_change_items(report.narrowed),
+    )
 
 
 async def audit_tail(api: AdminApi, call: Call) -> AuditPage:

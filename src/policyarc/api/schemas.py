@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from policyarc.services import AuditRecordView, ChangeView, ConnectorView, EnvironmentView
+from policyarc.services import AuditRecordView, ChangeView, ConnectorView, EnvironmentView, PolicyView
 from policyarc.services.audit import MAX_LIMIT
 
 
@@ -81,3 +81,28 @@ class AuditPage(BaseModel):
 
 class ChangeList(BaseModel):
     items: list[ChangeView]
+
+
+class PolicyVersionList(BaseModel):
+    items: list[PolicyView] = Field(description="Newest first, at most 100.")
+
+
+class AccessChangeItem(BaseModel):
+    user_id: str
+    email: str
+    client_id: str
+    client_name: str
+    scopes: list[str] = Field(description="The scopes gained (in widened) or lost (in narrowed).")
+
+
+class PolicyPreview(BaseModel):
+    """Whose access a draft would widen or narrow against the policy in force, over the most recently seen
+    users and the registered clients (bounded: see users_checked and clients_checked)."""
+
+    valid: bool
+    errors: list[str] = Field(description="Cedar's messages when the draft would not install; then nothing else.")
+    compared_with_version: int | None
+    users_checked: int
+    clients_checked: int
+    widened: list[AccessChangeItem]
+    narrowed: list[AccessChangeItem]

@@ -57,14 +57,19 @@ class Console:
 
     # -- the frame every signed-in page shares ----------------------------------------------------------------
 
-    def page(self, handler: PageHandler) -> Callable[[Request], Awaitable[Response]]:
+    def page(
+        self, handler: PageHandler, *, max_fields: int = 100, max_bytes: int = MAX_FORM
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """`handler` behind the sign-in check and, for POST, the CSRF check. A page whose form is larger than
+        most (the policy editor: many rules, or Cedar text) raises `max_fields` and `max_bytes` for itself."""
+
         async def endpoint(request: Request) -> Response:
             signed_in = await self.auth.signed_in(request)
             if signed_in is None:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"{PREFIX}/sign-in?next={quote(target, safe='')}", status_code=303)
             if request.method == "POST":
-                form = await read_form(request)
+                form = await read_form(request, max_fields=max_fields, max_bytes=max_bytes)
                 if form is None:
                     return self.error(signed_in, 413, "Too much data", "The form was larger than the console accepts.")
                 if not signed_in.csrf_ok(form.get("csrf")):
@@ -108,12 +113,12 @@ class Console:
         )
 
 
-async def read_form(request: Request) -> FormData | None:
+async def read_form(request: Request, *, max_fields: int = 100, max_bytes: int = MAX_FORM) -> FormData | None:
     """The posted form, or None when it is larger than the console accepts."""
     length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_FORM):
+    if length is not None and (not length.isdigit() or int(length) > max_bytes):
         return None
-    return await request.form(max_files=0, max_fields=100, max_part_size=MAX_FORM)
+    return await request.form(max_files=0, max_fields=max_fields, max_part_size=max_bytes)
 
 
 def safe_next(value: str | None) -> str:

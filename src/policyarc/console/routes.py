@@ -14,6 +14,7 @@ from policyarc.console.audit import AuditPages
 from policyarc.console.core import PREFIX, Console
 from policyarc.console.identity import IdentityPages
 from policyarc.console.people import PeoplePages
+from policyarc.console.policy import PolicyPages
 from policyarc.console.resources import ResourcePages
 
 __all__ = ["create_console_routes"]
@@ -26,5 +27,6 @@ def create_console_routes(console: Console) -> list[BaseRoute]:
         *IdentityPages(console).routes(),
         *AuditPages(console).routes(),
         *PeoplePages(console).routes(),
+        *PolicyPages(console).routes(),
         Mount(f"{PREFIX}/static", StaticFiles(packages=[("policyarc.console", "static")]), name="console-static"),
     ]

@@ -34,7 +34,15 @@ from policyarc.services.environments import (
 from policyarc.services.errors import Conflict, InvalidInput, InvalidPolicy, NotFound, ServiceError, Unavailable
 from policyarc.services.idp import IdpView, callback_url, set_idp, show_idp
 from policyarc.services.keys import SweepResult, reencrypt_secrets
-from policyarc.services.policies import PolicyView, check_policy, gateway_scopes, set_policy, show_policy
+from policyarc.services.policies import (
+    PolicyView,
+    check_policy,
+    gateway_scopes,
+    policy_history,
+    policy_version,
+    set_policy,
+    show_policy,
+)
 
 __all__ = [
     "DEFAULT_ENVIRONMENT",
@@ -66,6 +74,8 @@ __all__ = [
     "list_changes",
     "list_connectors",
     "list_environments",
+    "policy_history",
+    "policy_version",
     "reencrypt_secrets",
     "remove_connector",
     "resolve_site",

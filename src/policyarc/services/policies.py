@@ -57,16 +57,44 @@ def check_policy(text: str, scopes: Iterable[str]) -> list[str]:
     return validate_policy(text, scopes)
 
 
+async def policy_history(session: AsyncSession, environment: Environment, *, limit: int = 100) -> list[PolicyView]:
+    """The environment's versions, newest first: who saved each and when."""
+    rows = await session.scalars(
+        select(Policy).where(Policy.environment_id == environment.id).order_by(Policy.version.desc()).limit(limit)
+    )
+    return [_view(environment, row) for row in rows]
+
+
+async def policy_version(session: AsyncSession, environment: Environment, version: int) -> PolicyView:
+    row = await session.get(Policy, (environment.id, version))
+    if row is None:
+        raise NotFound("policy_version_not_found", f"Environment {environment.name} has no policy version {version}.")
+    return _view(environment, row)
+
+
 async def set_policy(
-    session: AsyncSession, environment: Environment, text: str, *, scopes: Iterable[str], actor: str
+    session: AsyncSession,
+    environment: Environment,
+    text: str,
+    *,
+    scopes: Iterable[str],
+    actor: str,
+    expected_version: int | None = None,
 ) -> PolicyView:
     """Save `text` as the environment's next version. InvalidPolicy (nothing saved) when it does not
-    validate; Conflict when another save took the version first. Commits, so the version is final when this
-    returns (the caller then tells its policy watcher)."""
+    validate; Conflict when another save took the version first, or when `expected_version` (the version the
+    change was reviewed against) is no longer the newest. Commits, so the version is final when this returns
+    (the caller then tells its policy watcher)."""
     errors = check_policy(text, scopes)
     if errors:
         raise InvalidPolicy(errors)
     current = await session.scalar(select(func.max(Policy.version)).where(Policy.environment_id == environment.id))
+    if expected_version is not None and current != expected_version:
+        raise Conflict(
+            "policy_changed",
+            f"Version {current} of the policy was saved after you started from version {expected_version}; "
+            "review your change against it and save again.",
+        )
     version = (current or 0) + 1
     row = Policy(environment_id=environment.id, version=version, text=text, created_at=utcnow(), created_by=actor)
     change = {"version": version, "previous_version": current, "bytes": len(text.encode())}

@@ -188,7 +188,7 @@ def create_app(
         listeners=[policy_watcher, ReloadOn(frozenset({"connector"}), connectors.reload)],
     )
     console_auth = ConsoleAuth(sessions, CookieJar(secure=config.secure_cookies), now=lambda: utc(clock))
-    console = Console(admin_api, auth=console_auth, now=lambda: utc(clock))
+    console = Console(admin_api, auth=console_auth, now=lambda: utc(clock), idp_test=oauth.idp_test)
     routes: list[BaseRoute] = [
         Route(
             "/mcp",

@@ -14,7 +14,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse
 
-__all__ = ["HEADERS", "Renderer"]
+__all__ = ["HEADERS", "Renderer", "with_form_target"]
 
 HEADERS = {
     "Cache-Control": "no-store",
@@ -26,6 +26,11 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+
+
+def with_form_target(origin: str) -> str:
+    """The pages' CSP, letting a form's answer also redirect to `origin` (an identity provider's sign-in)."""
+    return HEADERS["Content-Security-Policy"].replace("form-action 'self'", f"form-action 'self' {origin}")
 
 
 class Renderer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from starlette.datastructures import FormData
@@ -20,13 +20,22 @@ from policyarc.services.environments import list_environments
 from policyarc.services.errors import ServiceError
 from policyarc.templating import Renderer
 
-__all__ = ["PREFIX", "Console", "PageHandler", "read_form", "safe_next", "setup_url"]
+__all__ = ["PREFIX", "Console", "IdpTester", "PageHandler", "read_form", "safe_next", "setup_url"]
 
 PREFIX = "/console"
 SESSION_TTL = timedelta(hours=12)
 MAX_FORM = 64 * 1024
 
 PageHandler = Callable[[Request, SignedIn], Awaitable[Response]]
+
+
+class IdpTester(Protocol):
+    """oauth/idp_test.py: starts an admin's test sign-in with an environment's Atlassian app."""
+
+    @property
+    def sign_in_origin(self) -> str: ...
+
+    async def start(self, environment_id: str, *, now: datetime, expires_at: datetime) -> tuple[str, str] | None: ...
 
 
 def setup_url(public_url: str, raw_token: str) -> str:
@@ -48,7 +57,9 @@ class Console:
         auth: ConsoleAuth,
         throttle: SignInThrottle | None = None,
         now: Callable[[], datetime] = _utcnow,
+        idp_test: IdpTester | None = None,
     ) -> None:
+        self.idp_test = idp_test
         self.api = api
         self.auth = auth
         self.throttle = throttle or SignInThrottle()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
@@ -73,6 +73,12 @@ class AtlassianIdentity:
         self._http = http
         self._auth_url = auth_url.rstrip("/")
         self._api_url = api_url.rstrip("/")
+
+    @property
+    def sign_in_origin(self) -> str:
+        """Where `authorize_url` sends browsers (scheme://host[:port]): pages whose forms lead there allow it."""
+        parts = urlsplit(self._auth_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     def authorize_url(self, app: AtlassianApp, *, redirect_uri: str, state: str, login_hint: str | None = None) -> str:
         params = {

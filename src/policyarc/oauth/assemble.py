@@ -12,7 +12,8 @@ from policyarc.mcp_endpoint import PolicyCheck
 from policyarc.oauth.cimd import MetadataDocumentFetcher
 from policyarc.oauth.config import Clock, OAuthConfig
 from policyarc.oauth.consent import ConsentPages
-from policyarc.oauth.federation import Federation, LinkStore
+from policyarc.oauth.federation import CALLBACK_PATH, Federation, LinkStore
+from policyarc.oauth.idp_test import IdpTest
 from policyarc.oauth.provider import GatewayAuthProvider
 from policyarc.oauth.resolver import TokenResolver
 from policyarc.oauth.routes import create_oauth_routes
@@ -26,6 +27,7 @@ class OAuthParts:
     provider: GatewayAuthProvider
     resolver: TokenResolver  # the bearer-token check of /mcp; the provider clears its cache on revocation
     routes: list[BaseRoute]
+    idp_test: IdpTest  # the console's test sign-in, through the same callback
 
 
 def build_oauth(
@@ -51,9 +53,19 @@ def build_oauth(
         revocation_listeners=[resolver],
     )
     cookies = CookieJar(secure=config.secure_cookies)
+    idp_test = IdpTest(
+        sessions=sessions, keyring=keyring, identity=identity, callback_url=f"{config.issuer}{CALLBACK_PATH}"
+    )
     federation = Federation(
-        sessions=sessions, config=config, keyring=keyring, identity=identity, clock=clock, cookies=cookies, links=links
+        sessions=sessions,
+        config=config,
+        keyring=keyring,
+        identity=identity,
+        clock=clock,
+        cookies=cookies,
+        links=links,
+        test=idp_test,
     )
     consent = ConsentPages(sessions=sessions, provider=provider, policy=policy, clock=clock, cookies=cookies)
     routes = create_oauth_routes(provider=provider, federation=federation, consent=consent, limiters=limiters)
-    return OAuthParts(provider, resolver, routes)
+    return OAuthParts(provider, resolver, routes, idp_test)

@@ -36,6 +36,7 @@ from policyarc.identity.atlassian import (
 from policyarc.identity.errors import IdentityError
 from policyarc.oauth import pending
 from policyarc.oauth.config import Clock, OAuthConfig, utc
+from policyarc.oauth.idp_test import IdpTest
 from policyarc.oauth.pages import message_page, other_browser_page
 from policyarc.oauth.sessions import (
     AUTHORIZE_COOKIE,
@@ -81,7 +82,9 @@ class Federation:
         clock: Clock,
         cookies: CookieJar,
         links: LinkStore,
+        test: IdpTest | None = None,
     ) -> None:
+        self._test = test
         self._sessions = sessions
         self._links = links
         self._config = config
@@ -155,6 +158,10 @@ class Federation:
         if error or not params.get("code"):
             shown = error if error and _ERROR_CODE.match(error) else "no code"
             return message_page("Atlassian sign-in failed", f"Atlassian answered: {shown}.", status=502, link=retry)
+        if trip.purpose == "test" and self._test is not None:  # an admin trying the app from the console
+            response = await self._test.finish(trip, params["code"])
+            self._cookies.clear(response, LOGIN_COOKIE)
+            return response
         try:
             response = await self._finish(request_id=trip.request_id, code=params["code"], now=now)
         except _Refused as refused:

@@ -7,9 +7,10 @@ from collections.abc import Mapping, Sequence
 from starlette.responses import HTMLResponse
 
 from policyarc import __version__
+from policyarc.identity.atlassian import AtlassianProfile, AtlassianSite
 from policyarc.templating import Renderer
 
-__all__ = ["consent_page", "message_page", "other_browser_page"]
+__all__ = ["consent_page", "idp_test_page", "message_page", "other_browser_page"]
 
 # The console's look (templates and stylesheet), but stricter headers: no script at all, and no framing: a consent
 # page inside another site's frame is a clickjacking target. No `form-action`: the consent form's answer redirects
@@ -75,4 +76,18 @@ def consent_page(
         hidden=dict(hidden),
         action=action,
         consented_before=consented_before,
+    )
+
+
+def idp_test_page(*, profile: AtlassianProfile, sites: Sequence[AtlassianSite], back: str) -> HTMLResponse:
+    """What an admin's test sign-in brought back (oauth/idp_test.py)."""
+    return _RENDER.page(
+        "public_idp_test.html",
+        headers=_HEADERS,
+        title="Test sign-in with Atlassian",
+        account_name=profile.name,
+        email=profile.email,
+        account_id=profile.account_id,
+        sites=list(sites),
+        back=back,
     )

@@ -52,6 +52,10 @@ class PendingAuthorization:
 class IdpRoundTrip:
     request_id: str
     cookie_hash: str
+    # "sign-in" for an MCP client's authorization; "test" for an admin's test sign-in from the console, which
+    # names the environment whose Atlassian app it tries.
+    purpose: str = "sign-in"
+    environment_id: str | None = None
 
 
 async def save_pending(db: AsyncSession, pending: PendingAuthorization, *, expires_at: datetime) -> str:
@@ -109,7 +113,12 @@ async def take_round_trip(db: AsyncSession, state: str, *, now: datetime) -> Idp
     await drop(db, state)
     if payload is None:
         return None
-    return IdpRoundTrip(request_id=payload["request_id"], cookie_hash=payload["cookie_hash"])
+    return IdpRoundTrip(
+        request_id=payload["request_id"],
+        cookie_hash=payload["cookie_hash"],
+        purpose=payload.get("purpose", "sign-in"),
+        environment_id=payload.get("environment_id"),
+    )
 
 
 async def drop(db: AsyncSession, key: str) -> None:

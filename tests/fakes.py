@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from policyarc.connectors.jira.client import JiraClient
+from policyarc.connectors.jira.connection import JiraConnection
 from policyarc.mcp_endpoint import AuditEntry
 
 
@@ -18,3 +20,15 @@ class MemoryAudit:
 
     async def record(self, entry: AuditEntry) -> None:
         self.entries.append(entry)
+
+
+class OneJiraSite:
+    """A `ConnectorDirectory` with one Jira site, the same for every environment."""
+
+    def __init__(self, client: JiraClient, cloud_id: str, site_url: str = "https://acme.atlassian.net") -> None:
+        self._client = client
+        self._cloud_id = cloud_id
+        self._site_url = site_url
+
+    def connection_for(self, environment_id: str) -> JiraConnection:
+        return JiraConnection(environment_id, "acme", self._cloud_id, self._site_url, self._client)

@@ -112,7 +112,8 @@ def create_app(
     policy = PolicyRegistry(GATEWAY_SCOPES)
     policy_watcher = PolicyWatcher(sessions, policy)
     gate = PolicyGate(policy)
-    connectors = ConnectorDirectory(sessions, site_url_template=settings.atlassian_site_url)
+    jira = JiraClient(jira_upstream, api_url=settings.atlassian_api_url)
+    connectors = ConnectorDirectory(sessions, site_url_template=settings.atlassian_site_url, jira=jira)
     vault = TokenVault(sessions=sessions, keyring=keyring, identity=identity)
     audit = AuditWriter(engine, intent_grace=settings.audit_intent_grace)
 
@@ -140,7 +141,6 @@ def create_app(
         policy=gate,
         connectors=connectors,
         vault=vault,
-        jira=JiraClient(jira_upstream, api_url=settings.atlassian_api_url),
         audit=audit,
     )
     security = transport_security(settings.public_url)

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import mcp_types as types
@@ -27,10 +27,7 @@ from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
 
 from policyarc.caller import Caller
-from policyarc.connectors.base import ToolFailure, ToolSpec
-from policyarc.connectors.jira.client import JiraClient
-from policyarc.connectors.jira.errors import JiraBadRequest, JiraError, JiraRateLimited, JiraUnauthorized
-from policyarc.connectors.jira.tools import JiraCall
+from policyarc.connectors.base import Connection, ToolFailure, ToolSpec
 from policyarc.tool_faults import internal_failure
 
 logger = logging.getLogger(__name__)
@@ -73,16 +70,10 @@ class UpstreamTokenSource(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class JiraConnector:
-    environment_id: str
-    site: str
-    cloud_id: str
-    site_url: str  # https://acme.atlassian.net, or the simulator's stand-in
-
-
 class ConnectorDirectory(Protocol):
-    def jira_for(self, environment_id: str) -> JiraConnector | None: ...
+    def connection_for(self, environment_id: str) -> Connection | None:
+        """The environment's connector (connectors/directory.py keeps them in memory: no query per call)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -127,18 +118,16 @@ class ToolPipeline:
     def __init__(
         self,
         *,
-        tools: Sequence[ToolSpec[JiraCall]],
+        tools: Sequence[ToolSpec[Any]],
         policy: PolicyCheck,
         connectors: ConnectorDirectory,
         vault: UpstreamTokenSource,
-        jira: JiraClient,
         audit: AuditSink,
     ) -> None:
         self._tools = {tool.name: tool for tool in tools}
         self._policy = policy
         self._connectors = connectors
         self._vault = vault
-        self._jira = jira
         self._audit = audit
         self._listing = {
             tool.name: types.Tool(
@@ -211,24 +200,20 @@ class ToolPipeline:
             except ValidationError as exc:
                 decision = "invalid_input"
                 raise ToolFailure("invalid_arguments", _describe_validation(name, exc)) from exc
-            connector = self._connectors.jira_for(caller.environment_id)
-            if connector is None:
-                raise ToolFailure("no_connector", "No Jira connector is set up in this environment yet.")
+            connection = self._connectors.connection_for(caller.environment_id)
+            if connection is None:
+                raise ToolFailure("no_connector", "No connector is set up in this environment yet.")
             token = await self._vault.access_token(caller)
-            call = JiraCall(
-                client=self._jira,
-                cloud_id=connector.cloud_id,
-                site_url=connector.site_url,
-                token=token,
-                account_id=caller.account_id,
-            )
             if not tool.hints.read_only:
                 intent_id = await self._record_intent(caller, name, arguments)
             try:
-                result = await self._send(caller, tool, call, args)
-            except JiraError as exc:
-                upstream_status = exc.status
-                raise await self._failure_for(caller, name, exc) from exc
+                result = await self._send(caller, tool, connection, token, args)
+            except Exception as exc:
+                failure = connection.failure(name, exc)
+                if failure is None:
+                    raise
+                upstream_status = failure.upstream_status
+                raise failure from exc
             upstream_status = upstream_status or 200
             text = tool.text(result) if tool.text else orjson.dumps(result).decode()
             outcome = types.CallToolResult(content=[types.TextContent(text=text)], structured_content=result)
@@ -263,22 +248,24 @@ class ToolPipeline:
             return types.CallToolResult(content=[types.TextContent(text=AUDIT_FAILED)], is_error=True)
         return outcome
 
-    async def _send(self, caller: Caller, tool: ToolSpec[JiraCall], call: JiraCall, args: Any) -> Any:
-        """The handler; sent once more when Jira refused a token the link has replaced since (vault.py)."""
+    async def _send(
+        self, caller: Caller, tool: ToolSpec[Any], connection: Connection, token: str, args: Any
+    ) -> Any:
+        """The handler; sent once more when upstream refused a token the link has replaced since (vault.py)."""
         try:
-            return await tool.handler(call, args)
-        except JiraUnauthorized as exc:
-            if _scope_mismatch(exc):
+            return await tool.handler(connection.context(token, caller.account_id), args)
+        except Exception as exc:
+            if not connection.refused_token(exc):
                 raise
             newer = await self._vault.upstream_rejected(caller)
             if newer is None:
-                raise  # the link is marked for reconnect: _failure_for says to sign in again
-        # Jira answers 401 before running anything, so sending the call again is safe, writes included. Only once:
-        # a second refusal is the row's own token being refused.
+                raise  # the link is marked for reconnect: the connection's failure says to sign in again
+        # A refused token means upstream ran nothing, so sending the call again is safe, writes included. Only
+        # once: a second refusal is the row's own token being refused.
         try:
-            return await tool.handler(replace(call, token=newer), args)
-        except JiraUnauthorized as exc:
-            if not _scope_mismatch(exc):
+            return await tool.handler(connection.context(newer, caller.account_id), args)
+        except Exception as exc:
+            if connection.refused_token(exc):
                 await self._vault.upstream_rejected(caller)
             raise
 
@@ -302,33 +289,6 @@ class ToolPipeline:
         except Exception as exc:
             logger.exception("audit intent of %s for user %s could not be written", name, caller.user_id)
             raise ToolFailure("audit_unavailable", INTENT_FAILED) from exc
-
-    async def _failure_for(self, caller: Caller, tool: str, exc: JiraError) -> ToolFailure:
-        text = exc.describe()
-        if isinstance(exc, JiraUnauthorized):
-            if _scope_mismatch(exc):
-                return ToolFailure(
-                    "upstream_scope",
-                    "Atlassian says your token's scopes do not cover this call. The Atlassian app needs the "
-                    "scopes read:jira-work read:jira-user write:jira-work; ask your admin, then sign in again.",
-                    upstream_status=401,
-                )
-            return ToolFailure(
-                "reconnect_required",
-                "Atlassian no longer accepts your sign-in. Sign in again (reconnect the MCP server in your client).",
-                upstream_status=401,
-            )
-        if isinstance(exc, JiraRateLimited):
-            wait = f" Retry in {int(exc.retry_after)} s." if exc.retry_after else ""
-            return ToolFailure("rate_limited", f"Jira is rate-limiting requests: {text}{wait}", upstream_status=429)
-        if isinstance(exc, JiraBadRequest) and tool == "search_issues":
-            text = "JQL: " + text
-        return ToolFailure(exc.code, text, upstream_status=exc.status)
-
-
-def _scope_mismatch(exc: JiraUnauthorized) -> bool:
-    """Atlassian's 401 for a token whose scopes do not cover the call ("Unauthorized; scope does not match")."""
-    return "scope" in exc.describe().lower()
 
 
 def _describe_validation(tool: str, exc: ValidationError) -> str:

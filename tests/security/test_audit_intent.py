@@ -32,12 +32,13 @@ from policyarc.caller import Caller
 from policyarc.connectors.jira.catalog import JIRA_TOOLS
 from policyarc.connectors.jira.client import JiraClient, RetryPolicy
 from policyarc.connectors.jira.tools import PROJECTS, READ, WRITE
-from policyarc.mcp_endpoint import INTENT_FAILED, JiraConnector, ToolPipeline
+from policyarc.mcp_endpoint import INTENT_FAILED, ToolPipeline
 from policyarc.services import AuditFilter, tail_audit
 from policyarc.sim.atlassian import SimConfig, create_sim_app
 from policyarc.store import create_engine, session_factory
 from policyarc.store.models import AuditRecord
 from policyarc.upstream import HttpxUpstream
+from tests.fakes import OneJiraSite
 
 ACME = "4f2d9c1e-8a7b-4e3f-9c2d-1a5b6c7d8e9f"
 ALICE = "712020:a11ce000-0000-4000-8000-000000000001"
@@ -88,11 +89,6 @@ class AllowAll:
         return True
 
 
-class Acme:
-    def jira_for(self, environment_id: str) -> JiraConnector:
-        return JiraConnector(environment_id, "acme", ACME, "https://acme.atlassian.net")
-
-
 class SimTokens:
     """The vault: Alice's Atlassian token, minted by the simulator."""
 
@@ -111,9 +107,10 @@ def pipeline(sim: Starlette, jira: httpx.AsyncBaseTransport, audit: AuditWriter)
     return ToolPipeline(
         tools=JIRA_TOOLS,
         policy=AllowAll(),
-        connectors=Acme(),
+        connectors=OneJiraSite(
+            JiraClient(HttpxUpstream(http), api_url="http://sim/api", retry=RetryPolicy(attempts=1)), ACME
+        ),
         vault=SimTokens(sim),
-        jira=JiraClient(HttpxUpstream(http), api_url="http://sim/api", retry=RetryPolicy(attempts=1)),
         audit=audit,
     )
 

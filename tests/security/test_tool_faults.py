@@ -39,13 +39,13 @@ from policyarc.connectors.jira.adf import adf_to_markdown, markdown_to_adf, mark
 from policyarc.connectors.jira.catalog import JIRA_TOOLS
 from policyarc.connectors.jira.client import JiraClient, RetryPolicy
 from policyarc.connectors.jira.tools import PROJECTS, READ, WRITE, JiraCall
-from policyarc.mcp_endpoint import AuditEntry, JiraConnector, ToolPipeline
+from policyarc.mcp_endpoint import AuditEntry, ToolPipeline
 from policyarc.sim.atlassian import SimConfig, create_sim_app
 from policyarc.sim.atlassian.adf import plain_text
 from policyarc.upstream import HttpxUpstream
 from tests.connectors.jira.test_adf import assert_valid
 from tests.connectors.jira.test_tools import ACME, ALICE, ALL_SCOPES
-from tests.fakes import MemoryAudit
+from tests.fakes import MemoryAudit, OneJiraSite
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -243,11 +243,6 @@ class Allow:
         return True
 
 
-class Acme:
-    def jira_for(self, environment_id: str) -> JiraConnector | None:
-        return JiraConnector(environment_id, "acme", ACME, "https://acme.atlassian.net")
-
-
 class Tokens:
     def __init__(self, token: str) -> None:
         self._token = token
@@ -279,9 +274,10 @@ def pipeline_for(
     pipeline = ToolPipeline(
         tools=tools if tools is not None else JIRA_TOOLS,
         policy=Allow(),
-        connectors=Acme(),
+        connectors=OneJiraSite(
+            JiraClient(HttpxUpstream(http), api_url="http://sim/api", retry=RetryPolicy(attempts=1)), ACME
+        ),
         vault=Tokens(token),
-        jira=JiraClient(HttpxUpstream(http), api_url="http://sim/api", retry=RetryPolicy(attempts=1)),
         audit=audit,
     )
     return pipeline, audit

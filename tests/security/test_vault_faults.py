@@ -21,9 +21,9 @@ from policyarc.connectors.jira.errors import JiraUnauthorized
 from policyarc.connectors.jira.tools import JiraCall
 from policyarc.identity.atlassian import AtlassianApp, AtlassianIdentity, UpstreamTokens
 from policyarc.identity.errors import GrantRevoked
-from policyarc.mcp_endpoint import JiraConnector, ToolPipeline
+from policyarc.mcp_endpoint import ToolPipeline
 from policyarc.vault import TokenVault
-from tests.fakes import MemoryAudit
+from tests.fakes import MemoryAudit, OneJiraSite
 from tests.test_vault import Rig, _rig
 
 CALLS = 10
@@ -208,11 +208,6 @@ class AllowAll:
         return True
 
 
-class OneSite:
-    def jira_for(self, environment_id: str) -> JiraConnector:
-        return JiraConnector(environment_id, "acme", "cloud", "https://acme.atlassian.net")
-
-
 CALLER = Caller("u1", "a@example.com", "acct", "client", "Client", "env", frozenset({"jira:issues:write"}), 0.0)
 
 
@@ -238,9 +233,8 @@ def pipeline_with(
     return ToolPipeline(
         tools=[tool],
         policy=AllowAll(),
-        connectors=OneSite(),
+        connectors=OneJiraSite(cast(JiraClient, object()), "cloud"),
         vault=vault,
-        jira=cast(JiraClient, object()),
         audit=MemoryAudit(),
     )
 

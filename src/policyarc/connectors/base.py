@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -37,6 +37,23 @@ class ToolFailure(Exception):
         self.code = code
         self.message = message
         self.upstream_status = upstream_status
+
+
+class Connection(Protocol):
+    """One environment's connector as the tool pipeline reaches it. A template's folder implements it (for Jira,
+    `connectors/jira/connection.py`), so the pipeline in mcp_endpoint.py names no upstream service."""
+
+    def context(self, token: str, account_id: str) -> Any:
+        """What the template's tool handlers receive: the caller's own upstream token, and the site to reach."""
+        ...
+
+    def refused_token(self, exc: BaseException) -> bool:
+        """Did upstream refuse the token itself, having run nothing? (The pipeline then tries a newer token.)"""
+        ...
+
+    def failure(self, tool: str, exc: BaseException) -> ToolFailure | None:
+        """An upstream error as the agent should read it; None when `exc` is not one of this connector's."""
+        ...
 
 
 @dataclass(frozen=True)

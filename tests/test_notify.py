@@ -118,3 +118,43 @@ async def test_sqlite_has_no_channel_and_polls(tmp_path: object) -> None:
         await feed.aclose()
     finally:
         await engine.dispose()
+
+
+class SilentConnection:
+    """A listening connection that went quiet without closing (a half-open TCP connection): `SELECT 1` fails."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def add_termination_listener(self, callback: object) -> None:
+        return None
+
+    async def add_listener(self, channel: str, callback: object) -> None:
+        return None
+
+    async def fetchval(self, query: str, **options: float) -> int:  # asyncpg passes `timeout`
+        raise TimeoutError("no answer")
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_a_silent_listening_connection_is_found_out_by_the_keepalive_and_replaced(
+    pg_engine: AsyncEngine,
+) -> None:
+    opened: list[SilentConnection] = []
+
+    async def connect(dsn: str) -> SilentConnection:
+        opened.append(SilentConnection())
+        return opened[-1]
+
+    feed = PostgresFeed("postgresql://unused", pg_engine, connect=connect, keepalive=0.01, backoff=(0.01, 0.02))
+    resyncs: list[int] = []
+    feed.on_resync(lambda: resyncs.append(len(opened)))
+    await feed.start()
+    try:
+        await _until(lambda: len(opened) >= 3, "two replacements")
+    finally:
+        await feed.aclose()
+    assert all(conn.closed for conn in opened[:-1])  # each silent one closed before the next was opened
+    assert resyncs[:3] == [1, 2, 3]  # and each new one re-reads what may have been missed

@@ -248,7 +248,7 @@ class PostgresFeed:
             try:
                 await self._listen_once()
                 delay = self._backoff[0]  # it worked for a while: the next drop starts the backoff over
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:  # whatever ended this connection, the feed must go on trying
                 logger.warning(
                     "change feed: no listening connection (%s); polling only, retrying in %.1f s",
                     type(exc).__name__,

@@ -248,9 +248,7 @@ class ToolPipeline:
             return types.CallToolResult(content=[types.TextContent(text=AUDIT_FAILED)], is_error=True)
         return outcome
 
-    async def _send(
-        self, caller: Caller, tool: ToolSpec[Any], connection: Connection, token: str, args: Any
-    ) -> Any:
+    async def _send(self, caller: Caller, tool: ToolSpec[Any], connection: Connection, token: str, args: Any) -> Any:
         """The handler; sent once more when upstream refused a token the link has replaced since (vault.py)."""
         try:
             return await tool.handler(connection.context(token, caller.account_id), args)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from collections.abc import Collection
+from pathlib import Path
+
 import sqlalchemy as sa
 
 from policyarc.secrets import hash_token
@@ -273,3 +278,34 @@ async def test_use_is_dated_on_code_and_token_issuance_at_most_hourly(gateway: G
     assert later.last_used_at is not None and at_code.last_used_at is not None
     assert (later.last_used_at - at_code.last_used_at).total_seconds() >= 3660
     assert later.updated_at == registered.updated_at
+
+
+class CommittedCheck:
+    """A revocation listener that looks, as another instance would (its own connection), at what it is told of."""
+
+    def __init__(self, db_path: Path) -> None:
+        self._db_path = db_path
+        self.seen: list[tuple[str, bool]] = []  # (token hash, revoked in the database when announced)
+
+    def forget(self, token_hashes: Collection[str]) -> None:
+        with contextlib.closing(sqlite3.connect(self._db_path)) as db:  # WAL: sees only committed rows
+            for token_hash in token_hashes:
+                row = db.execute("SELECT revoked_at FROM access_tokens WHERE token_hash = ?", (token_hash,)).fetchone()
+                self.seen.append((token_hash, row is not None and row[0] is not None))
+
+
+async def test_revocation_listeners_hear_of_a_revocation_once_it_is_committed(gateway: Gateway) -> None:
+    # Told before the commit, another instance's cache would re-read the token still live and keep it (notify.py).
+    check = CommittedCheck(gateway.db_path)
+    gateway.provider.add_revocation_listener(check)
+    client = await gateway.register()
+    first = await gateway.tokens_for(client)
+    rotated = await gateway.token(client, grant_type="refresh_token", refresh_token=first["refresh_token"])
+    assert rotated.status_code == 200
+    form = {"client_id": client["client_id"], "client_secret": client["client_secret"]}
+    second = rotated.json()["access_token"]
+
+    assert (await gateway.client.post("/revoke", data={**form, "token": second})).status_code == 200
+
+    assert hash_token(second) in {token_hash for token_hash, _ in check.seen}
+    assert check.seen and all(committed for _, committed in check.seen), check.seen

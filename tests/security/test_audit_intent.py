@@ -8,12 +8,10 @@ another process would see). On SQLite and PostgreSQL (`db_url`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -39,6 +37,7 @@ from policyarc.store import create_engine, session_factory
 from policyarc.store.models import AuditRecord
 from policyarc.upstream import HttpxUpstream
 from tests.fakes import OneJiraSite
+from tests.multi.harness import free_port, gateway_env, policyarc, until_ready
 
 ACME = "4f2d9c1e-8a7b-4e3f-9c2d-1a5b6c7d8e9f"
 ALICE = "712020:a11ce000-0000-4000-8000-000000000001"
@@ -254,34 +253,6 @@ async def test_a_write_whose_intent_cannot_be_committed_is_never_sent(
 # --- for real: a gateway process SIGKILLed while its write is in flight -------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _policyarc(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    script = Path(sys.executable).with_name("policyarc")
-    return subprocess.Popen(  # noqa: S603 - our own entry point, fixed arguments, loopback only
-        [str(script), *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-    )
-
-
-async def _until_ready(process: subprocess.Popen[bytes], url: str) -> None:
-    async with httpx.AsyncClient(timeout=2) as http:
-        for _ in range(300):  # bounded: about 30 s of polling
-            assert process.poll() is None, f"the process serving {url} exited early"
-            with contextlib.suppress(httpx.TransportError):
-                if (await http.get(url)).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)  # a real process: nothing to advance but time
-    raise AssertionError(f"{url} was not ready after 300 polls")
-
-
 async def _records(database: Path) -> Snapshot:
     engine = create_engine(f"sqlite+aiosqlite:///{database}")
     try:
@@ -291,30 +262,21 @@ async def _records(database: Path) -> Snapshot:
 
 
 async def test_a_sigkilled_gateway_leaves_its_in_flight_write_in_the_audit_log(tmp_path: Path) -> None:
-    sim_url = f"http://127.0.0.1:{_free_port()}"
-    gateway_port = _free_port()
+    sim_url = f"http://127.0.0.1:{free_port()}"
+    gateway_port = free_port()
     gateway_url = f"http://127.0.0.1:{gateway_port}"
     seed = tmp_path / "sim-seed.json"
     seed.write_text(json.dumps(signin.sim_seed(gateway_url, 1)))  # the OAuth app and one user with OPS access
-    env = {
-        "POLICYARC_DATA_DIR": str(tmp_path / "gateway"),
-        "POLICYARC_PUBLIC_URL": gateway_url,
-        "POLICYARC_HOST": "127.0.0.1",
-        "POLICYARC_PORT": str(gateway_port),
-        "POLICYARC_ATLASSIAN_AUTH_URL": f"{sim_url}/auth",
-        "POLICYARC_ATLASSIAN_API_URL": f"{sim_url}/api",
-        "POLICYARC_ATLASSIAN_SITE_URL": f"{sim_url}/site/{{site}}",
-        "POLICYARC_LOG_LEVEL": "warning",
-    }
+    env = {**gateway_env(gateway_url, sim_url, tmp_path / "gateway"), "POLICYARC_PORT": str(gateway_port)}
     database = tmp_path / "gateway" / "policyarc.db"
     sim_port = sim_url.rsplit(":", 1)[1]
-    processes = [_policyarc("sim", "--port", sim_port, "--no-rate-limits", "--auto-consent", "--seed", str(seed))]
+    processes = [policyarc("sim", "--port", sim_port, "--no-rate-limits", "--auto-consent", "--seed", str(seed))]
     try:
-        await _until_ready(processes[0], f"{sim_url}/site/acme/_edge/tenant_info")
+        await until_ready(processes[0], f"{sim_url}/site/acme/_edge/tenant_info")
         await signin.seed_gateway(env, ACME)  # IdP, connector, and a policy granting the write scope
-        gateway = _policyarc("serve", env=env)
+        gateway = policyarc("serve", env=env)
         processes.append(gateway)
-        await _until_ready(gateway, f"{gateway_url}/readyz")
+        await until_ready(gateway, f"{gateway_url}/readyz")
         user = await signin.sign_in(gateway_url, await signin.register_client(gateway_url), signin.bench_email(1))
 
         async with httpx.AsyncClient(timeout=30) as http:
@@ -346,9 +308,9 @@ async def test_a_sigkilled_gateway_leaves_its_in_flight_write_in_the_audit_log(t
         assert await _records(database) == [("create_issue", "pending")]
 
         # Restarted as the only instance (no grace): start-up marks the write interrupted before serving.
-        restarted = _policyarc("serve", env={**env, "POLICYARC_AUDIT_INTENT_GRACE": "0"})
+        restarted = policyarc("serve", env={**env, "POLICYARC_AUDIT_INTENT_GRACE": "0"})
         processes.append(restarted)
-        await _until_ready(restarted, f"{gateway_url}/readyz")
+        await until_ready(restarted, f"{gateway_url}/readyz")
         assert await _records(database) == [("create_issue", "interrupted")]
         tail = await asyncio.create_subprocess_exec(
             str(Path(sys.executable).with_name("policyarc")),

@@ -1,7 +1,8 @@
 """Which Jira connector serves each environment: read from the store, kept in memory for the hot path.
 
-A change made through this instance's API is applied at once (`reload()`); a change made elsewhere (the CLI,
-another instance) is picked up within `interval` seconds.
+A change made through this instance's API is applied at once (`reload()`); one made through another instance's
+API is announced on PostgreSQL (notify.py) and reloaded here at once; otherwise (the CLI, SQLite, the channel down)
+it is picked up within `interval` seconds.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from mcp.server.auth.provider import (
     construct_redirect_uri,
 )
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, event, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -373,7 +373,7 @@ class GatewayAuthProvider:
                 family = access.refresh_family
                 if family is None:
                     access.revoked_at = access.revoked_at or utc(self._clock)
-                    self._notify([token_hash])
+                    self._notify_after_commit(db, [token_hash])
             refresh = await db.get(models.RefreshToken, token_hash) if access is None else None
             if refresh is not None:
                 family = refresh.family
@@ -403,12 +403,18 @@ class GatewayAuthProvider:
             .where(models.RefreshToken.family == family, models.RefreshToken.revoked_at.is_(None))
             .values(revoked_at=now)
         )
-        self._notify(hashes)
+        self._notify_after_commit(db, hashes)
+
+    def _notify_after_commit(self, db: AsyncSession, hashes: Collection[str]) -> None:
+        """Listeners hear of the revocation once it is committed, not before: a cache (here or on another instance,
+        through notify.py) that dropped the token and re-read it before the commit would keep it alive. A rolled-back
+        revocation is not announced."""
+        if hashes:
+            event.listen(db.sync_session, "after_commit", lambda _session: self._notify(hashes), once=True)
 
     def _notify(self, hashes: Collection[str]) -> None:
-        if hashes:
-            for listener in self._listeners:
-                listener.forget(hashes)
+        for listener in self._listeners:
+            listener.forget(hashes)
 
     async def _issue(
         self, db: AsyncSession, *, client_id: str, user_id: str, scopes: Sequence[str], resource: str, family: str

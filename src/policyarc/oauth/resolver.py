@@ -1,12 +1,13 @@
 """`TokenResolver`: the bearer token of an MCP request -> the `Caller` it stands for (`mcp_endpoint.CallerResolver`).
 
 On the hot path of every MCP request, so answers are cached in-process for a few seconds, keyed by the token's
-hash. `GatewayAuthProvider` calls `forget()` the moment it revokes tokens, so a revocation through this instance
-takes effect at once. A revocation on *another* instance reaches this one's cache only when the entry ages out:
-a revoked token can keep working here for at most `cache_seconds` (default 5). Token expiry is never extended by
-the cache (an entry lives no longer than its token). Each token's entry lives between half and all of
-`cache_seconds` (`stagger.py`), so the entries of many users who arrived together do not expire together, and
-concurrent misses for one token share one database read.
+hash. `GatewayAuthProvider` calls `forget()` once a revocation is committed, so a revocation through this instance
+takes effect at once. A revocation on *another* instance is pushed here on PostgreSQL (notify.py: the app subscribes
+`forget()` to `token_revoked`), in milliseconds; when that channel is down, and on SQLite, it reaches this cache
+when the entry ages out: a revoked token can keep working here for at most `cache_seconds` (default 5, kept as
+that worst case). Token expiry is never extended by the cache (an entry lives no longer than its token). Each
+token's entry lives between half and all of `cache_seconds` (`stagger.py`), so the entries of many users who arrived
+together do not expire together, and concurrent misses for one token share one database read.
 """
 
 from __future__ import annotations

@@ -8,10 +8,12 @@
     await watcher.aclose()
 
 How fast a change is seen: on the instance that saved it, at once (the API calls `reload()` after the commit).
-On every other instance (and after `policyarc policy set` from the CLI, another process), within `interval`
-seconds plus one query: each tick asks only `max(version)` per environment, an index-only read of a small
-table, and reads text only for an environment whose version moved. Decisions are cached per engine, and a new
-version is a new engine, so no decision made under an old version outlives the tick that installs the new one.
+On every other instance, on PostgreSQL, at once too: the change is announced (notify.py) and the app calls
+`reload()` when it hears of it. Otherwise (SQLite, the channel down, `policyarc policy set` from the CLI, which
+announces nothing), within `interval` seconds plus one query: each tick asks only `max(version)` per
+environment, an index-only read of a small table, and reads text only for an environment whose version moved.
+Decisions are cached per engine, and a new version is a new engine, so no decision made under an old version
+outlives the tick that installs the new one.
 """
 
 from __future__ import annotations

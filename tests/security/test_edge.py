@@ -469,3 +469,36 @@ def test_serve_retries_an_unreachable_database_then_exits_with_one_line_each(tmp
         assert "policyarc:***@127.0.0.1" in line
     assert lines[0].endswith("retrying in 0 s")
     assert lines[2].startswith("error: cannot reach the database at")
+
+
+async def test_authorize_during_a_database_outage_is_a_503_or_temporarily_unavailable_never_a_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused = sa_exc.OperationalError("SELECT", {}, ConnectionRefusedError(111, "Connect call failed"))
+    async with running_product(tmp_path) as product, product.raw() as http:
+        client = (await http.post("/register", json={"redirect_uris": ["http://127.0.0.1:9/cb"]})).json()
+        query = {
+            "response_type": "code",
+            "client_id": client["client_id"],
+            "redirect_uri": "http://127.0.0.1:9/cb",
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256",
+            "state": "s",
+        }
+        provider = product.gateway.provider
+
+        async def unreachable(*args: Any, **kwargs: Any) -> Any:
+            raise refused
+
+        with monkeypatch.context() as patch:  # the client cannot even be loaded
+            patch.setattr(provider, "get_client", unreachable)
+            answer = await http.get("/authorize", params=query)
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+        assert answer.headers["content-type"].startswith("application/json")
+        with monkeypatch.context() as patch:  # the client loads, the pending request cannot be stored
+            patch.setattr(provider, "authorize", unreachable)
+            answer = await http.get("/authorize", params=query)
+        assert answer.status_code == 302
+        assert "error=temporarily_unavailable" in answer.headers["location"] and "state=s" in answer.headers["location"]
+        assert not [r for r in caplog.records if r.exc_info], "an outage logged a traceback"
+        assert (await http.get("/authorize", params=query)).status_code == 302  # and back to normal

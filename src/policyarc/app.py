@@ -23,6 +23,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -33,9 +34,12 @@ from policyarc.audit import AuditWriter
 from policyarc.connectors.directory import ConnectorDirectory
 from policyarc.connectors.jira.catalog import JIRA_TOOLS
 from policyarc.connectors.jira.client import JiraClient
+from policyarc.draining import Drain, DrainGate
 from policyarc.identity.atlassian import AtlassianIdentity
+from policyarc.logs import RequestIdMiddleware
 from policyarc.mcp_endpoint import McpEndpoint, ToolPipeline, build_mcp_server
 from policyarc.mcp_fastpath import FastPath
+from policyarc.metrics import Metrics, MetricsEndpoint
 from policyarc.oauth import (
     GatewayAuthProvider,
     MetadataDocumentFetcher,
@@ -53,6 +57,7 @@ from policyarc.secrets import KeyRing, load_or_create_keyring
 from policyarc.services.environments import ensure_environment
 from policyarc.settings import Settings
 from policyarc.store import create_engine, session_factory, upgrade
+from policyarc.tracing import TracedEndpoint, Tracing, setup_tracing
 from policyarc.upstream import AiohttpTransport, AiohttpUpstream, HttpxUpstream, Upstream
 from policyarc.vault import TokenVault
 
@@ -79,13 +84,23 @@ class Gateway:
     provider: GatewayAuthProvider
     session_manager: StreamableHTTPSessionManager
     documents: MetadataDocumentFetcher
+    metrics: Metrics
+    drain: Drain
+    tracing: Tracing | None = None
 
 
 def create_app(
-    settings: Settings, *, upstream: httpx.AsyncBaseTransport | None = None, fast_path: bool = True
+    settings: Settings,
+    *,
+    upstream: httpx.AsyncBaseTransport | None = None,
+    fast_path: bool = True,
+    tracing: Tracing | None = None,
 ) -> Starlette:
     """The gateway app. `upstream` replaces the network for calls to Atlassian (tests pass the simulator);
-    `fast_path=False` sends every MCP request through the SDK's transport (tests compare the two)."""
+    `fast_path=False` sends every MCP request through the SDK's transport (tests compare the two); `tracing`
+    replaces the OTLP exporter the environment may configure (tests pass an in-memory one)."""
+    tracing = tracing or setup_tracing()
+    metrics = Metrics.create(tool.name for tool in JIRA_TOOLS)
     keyring = load_or_create_keyring(settings)
     environment_id = prepare_database(settings)
     engine = create_engine(settings.database_url)
@@ -106,8 +121,13 @@ def create_app(
     policy_watcher = PolicyWatcher(sessions, policy)
     gate = PolicyGate(policy)
     connectors = ConnectorDirectory(sessions, site_url_template=settings.atlassian_site_url)
-    vault = TokenVault(sessions=sessions, keyring=keyring, identity=identity)
-    audit = AuditWriter(engine, intent_grace=settings.audit_intent_grace)
+    vault = TokenVault(sessions=sessions, keyring=keyring, identity=identity, metrics=metrics)
+    audit = AuditWriter(
+        engine,
+        intent_grace=settings.audit_intent_grace,
+        report_depth=metrics.audit_queue_depth.set if metrics.multiprocess else None,
+    )
+    metrics.watch_audit_queue(audit.depth)
 
     config = OAuthConfig.from_settings(settings, environment_id=environment_id, scopes=GATEWAY_SCOPES)
     # Client ID Metadata Documents come from URLs strangers choose: their own small pool, never the Jira one.
@@ -133,8 +153,9 @@ def create_app(
         policy=gate,
         connectors=connectors,
         vault=vault,
-        jira=JiraClient(jira_upstream, api_url=settings.atlassian_api_url),
+        jira=JiraClient(jira_upstream, api_url=settings.atlassian_api_url, metrics=metrics, tracing=tracing),
         audit=audit,
+        metrics=metrics,
     )
     security = transport_security(settings.public_url)
     session_manager = StreamableHTTPSessionManager(
@@ -167,6 +188,9 @@ def create_app(
         provider=oauth.provider,
         session_manager=session_manager,
         documents=documents,
+        metrics=metrics,
+        drain=Drain(timeout=settings.drain_timeout),
+        tracing=tracing,
     )
 
     admin_api = AdminApi(
@@ -179,14 +203,19 @@ def create_app(
         # A change made here applies at once on this instance; other instances poll.
         listeners=[policy_watcher, ReloadOn(frozenset({"connector"}), connectors.reload)],
     )
+    mcp: Any = DrainGate(endpoint, gateway.drain)  # on SIGTERM: refuse new calls, count those in flight
+    if tracing is not None:
+        mcp = TracedEndpoint(mcp, tracing)
+    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     routes: list[BaseRoute] = [
-        Route("/mcp", endpoint=endpoint, methods=["GET", "POST", "DELETE"]),
+        Route("/mcp", endpoint=mcp, methods=["GET", "POST", "DELETE"]),
         *oauth.routes,
         *create_api_routes(admin_api, authenticators=[ApiKeyAuthenticator(sessions)]),
         Route("/healthz", endpoint=healthz, methods=["GET"]),
         Route("/readyz", endpoint=readyz, methods=["GET"]),
+        Route("/metrics", endpoint=MetricsEndpoint(metrics, token=metrics_token).scrape, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=_lifespan)
+    app = Starlette(routes=routes, lifespan=_lifespan, middleware=[Middleware(RequestIdMiddleware)])
     app.state.gateway = gateway
     return app
 
@@ -217,6 +246,9 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             await gateway.http.aclose()
             await gateway.documents.aclose()
             await gateway.engine.dispose()
+            gateway.metrics.close()
+            if gateway.tracing is not None:
+                gateway.tracing.shutdown()
 
 
 async def healthz(request: Request) -> Response:
@@ -224,8 +256,10 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Ready when the store answers and the environment's policy is loaded."""
+    """Ready when the store answers and the environment's policy is loaded, and not shutting down."""
     gateway: Gateway = request.app.state.gateway
+    if gateway.drain.draining:  # SIGTERM: out of the load balancer at once (policyarc.draining)
+        return JSONResponse({"status": "draining"}, status_code=503)
     problems = []
     try:
         async with gateway.sessions() as session:

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import mcp_types as types
 import orjson
@@ -32,6 +32,9 @@ from policyarc.connectors.jira.client import JiraClient
 from policyarc.connectors.jira.errors import JiraBadRequest, JiraError, JiraRateLimited, JiraUnauthorized
 from policyarc.connectors.jira.tools import JiraCall
 from policyarc.tool_faults import internal_failure
+
+if TYPE_CHECKING:
+    from policyarc.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -133,8 +136,10 @@ class ToolPipeline:
         vault: UpstreamTokenSource,
         jira: JiraClient,
         audit: AuditSink,
+        metrics: Metrics | None = None,
     ) -> None:
         self._tools = {tool.name: tool for tool in tools}
+        self.metrics = metrics
         self._policy = policy
         self._connectors = connectors
         self._vault = vault
@@ -240,6 +245,8 @@ class ToolPipeline:
             error_code=error_code,
             intent_id=intent_id,
         )
+        if self.metrics is not None:
+            self.metrics.call_done(name, error_code)
         try:
             await self._audit.record(entry)
         except Exception:
@@ -405,6 +412,8 @@ class McpEndpoint:
         tool_name = _tool_name(scope, message)
         required = self._pipeline.scope_of(tool_name) if tool_name else None
         if required is not None and required not in caller.scopes:
+            if self._pipeline.metrics is not None and tool_name is not None:
+                self._pipeline.metrics.call_done(tool_name, "insufficient_scope")
             # RFC 6750 section 3.1 and MCP's scope challenge: name the scope so the client can step up.
             await _send_json(
                 send,

@@ -17,9 +17,9 @@ in both formats, exception text included.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
-import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -137,7 +137,8 @@ class RequestIdMiddleware:
             if name == REQUEST_ID_HEADER:
                 given = value
                 break
-        rid = given if given is not None and _SAFE_ID.fullmatch(given) else uuid.uuid4().hex.encode()
+        # 128 random bits as 32 hex digits, like a uuid4's hex without its formatting cost (~2 us a request).
+        rid = given if given is not None and _SAFE_ID.fullmatch(given) else os.urandom(16).hex().encode()
         token = request_id.set(rid.decode("ascii"))
 
         async def send_with_id(message: Message) -> None:

@@ -284,9 +284,12 @@ def transport_security(public_url: str) -> TransportSecuritySettings:
 
 def create_app_from_env() -> Starlette:
     """App factory for `uvicorn --factory` (several workers): settings from POLICYARC_* variables."""
+    from policyarc.logs import configure_logging
     from policyarc.settings import load_settings
 
-    return create_app(load_settings())
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)  # a spawned worker inherits no logging setup
+    return create_app(settings)
 
 
 def prepare_database(settings: Settings) -> str:

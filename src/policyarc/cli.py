@@ -135,7 +135,12 @@ def _multiprocess_metrics_dir() -> None:
     from policyarc.metrics import MULTIPROCESS_ENV
 
     if not os.environ.get(MULTIPROCESS_ENV):
-        os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="policyarc-metrics-")
+        import atexit
+        import shutil
+
+        directory = tempfile.mkdtemp(prefix="policyarc-metrics-")
+        os.environ[MULTIPROCESS_ENV] = directory
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
 
 
 @app.command()

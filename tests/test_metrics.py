@@ -3,8 +3,10 @@ Grafana dashboard in deploy/ asking only for what is exported."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +14,12 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from policyarc.app import create_app
+from policyarc.audit import AuditWriter
 from policyarc.connectors.jira.catalog import JIRA_TOOLS
+from policyarc.mcp_endpoint import AuditEntry
 from policyarc.metrics import Metrics
 from policyarc.policy import Rule, rules_to_cedar
 from policyarc.services.environments import ensure_environment
@@ -198,3 +203,19 @@ def test_the_dashboard_is_valid_json_asking_only_for_exported_metrics() -> None:
     for subject in ("calls", "error ratio", "latency", "refresh", "429", "denials", "audit queue"):
         assert subject in titles, subject
     assert any("histogram_quantile(0.99" in expr for expr in exprs)
+
+
+async def test_the_audit_writer_reports_its_queue_depth_once_per_batch(engine: AsyncEngine) -> None:
+    # Multiprocess mode (`serve --workers N`): no scrape callback reaches a worker, so the writer sets the gauge.
+    reported: list[int] = []
+    writer = AuditWriter(engine, report_depth=reported.append)
+    await writer.start()
+    try:
+        entries = [
+            AuditEntry(time.time(), "env", "u", "c", "get_issue", "d", "allowed", 200, 1.0, None) for _ in range(5)
+        ]
+        await asyncio.gather(*(writer.record(entry) for entry in entries))
+    finally:
+        await writer.aclose()
+    assert len(reported) == writer.batches + 1  # each batch, and the stop
+    assert reported[-1] == 0 and all(depth >= 0 for depth in reported)

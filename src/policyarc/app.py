@@ -34,10 +34,13 @@ from policyarc.connectors.directory import ConnectorDirectory
 from policyarc.connectors.jira.catalog import JIRA_TOOLS
 from policyarc.connectors.jira.client import JiraClient
 from policyarc.console import Console, ConsoleAuth, create_console_routes
+from policyarc.draining import Drain, DrainGate
 from policyarc.host_guard import AllowedPeers, HostOriginGuard
 from policyarc.identity.atlassian import AtlassianIdentity
+from policyarc.logs import RequestIdMiddleware
 from policyarc.mcp_endpoint import McpEndpoint, ToolPipeline, build_mcp_server
 from policyarc.mcp_fastpath import FastPath
+from policyarc.metrics import Metrics, MetricsEndpoint
 from policyarc.notify import AdminChangePublisher, ChangeFeed, RevocationPublisher, change_feed
 from policyarc.oauth import (
     GatewayAuthProvider,
@@ -59,6 +62,7 @@ from policyarc.services.environments import ensure_environment
 from policyarc.settings import Settings
 from policyarc.store import create_engine, session_factory, upgrade
 from policyarc.store.engine import tighten_directory
+from policyarc.tracing import TracedEndpoint, Tracing, setup_tracing
 from policyarc.unavailable import DatabaseOutageMiddleware
 from policyarc.upstream import AiohttpTransport, AiohttpUpstream, HttpxUpstream, Upstream
 from policyarc.vault import TokenVault
@@ -87,14 +91,24 @@ class Gateway:
     session_manager: StreamableHTTPSessionManager
     documents: MetadataDocumentFetcher
     feed: ChangeFeed
+    metrics: Metrics
+    drain: Drain
+    tracing: Tracing | None = None
 
 
 def create_app(
-    settings: Settings, *, upstream: httpx.AsyncBaseTransport | None = None, fast_path: bool = True
+    settings: Settings,
+    *,
+    upstream: httpx.AsyncBaseTransport | None = None,
+    fast_path: bool = True,
+    tracing: Tracing | None = None,
 ) -> Starlette:
     """The gateway app. `upstream` replaces the network for calls to Atlassian (tests pass the simulator);
-    `fast_path=False` sends every MCP request through the SDK's transport (tests compare the two)."""
+    `fast_path=False` sends every MCP request through the SDK's transport (tests compare the two); `tracing`
+    replaces the OTLP exporter the environment may configure (tests pass an in-memory one)."""
     tighten_directory(settings.data_dir)  # it holds the key ring and the SQLite database: the owner's only
+    tracing = tracing or setup_tracing()
+    metrics = Metrics.create(tool.name for tool in JIRA_TOOLS)
     keyring = load_or_create_keyring(settings)
     environment_id = prepare_database(settings)
     engine = create_engine(settings.database_url)
@@ -114,10 +128,15 @@ def create_app(
     policy = PolicyRegistry(GATEWAY_SCOPES)
     policy_watcher = PolicyWatcher(sessions, policy)
     gate = PolicyGate(policy)
-    jira = JiraClient(jira_upstream, api_url=settings.atlassian_api_url)
+    jira = JiraClient(jira_upstream, api_url=settings.atlassian_api_url, metrics=metrics, tracing=tracing)
     connectors = ConnectorDirectory(sessions, site_url_template=settings.atlassian_site_url, jira=jira)
-    vault = TokenVault(sessions=sessions, keyring=keyring, identity=identity)
-    audit = AuditWriter(engine, intent_grace=settings.audit_intent_grace)
+    vault = TokenVault(sessions=sessions, keyring=keyring, identity=identity, metrics=metrics)
+    audit = AuditWriter(
+        engine,
+        intent_grace=settings.audit_intent_grace,
+        report_depth=metrics.audit_queue_depth.set if metrics.multiprocess else None,
+    )
+    metrics.watch_audit_queue(audit.depth)
 
     config = OAuthConfig.from_settings(settings, environment_id=environment_id, scopes=GATEWAY_SCOPES)
     # Client ID Metadata Documents come from URLs strangers choose: their own small pool, never the Jira one.
@@ -144,6 +163,7 @@ def create_app(
         connectors=connectors,
         vault=vault,
         audit=audit,
+        metrics=metrics,
     )
     security = transport_security(settings.public_url)
     session_manager = StreamableHTTPSessionManager(
@@ -178,6 +198,9 @@ def create_app(
         session_manager=session_manager,
         documents=documents,
         feed=_change_feed(settings, engine, oauth.resolver, policy_watcher, connectors),
+        metrics=metrics,
+        drain=Drain(timeout=settings.drain_timeout),
+        tracing=tracing,
     )
     oauth.provider.add_revocation_listener(RevocationPublisher(gateway.feed))
 
@@ -197,19 +220,26 @@ def create_app(
     )
     console_auth = ConsoleAuth(sessions, CookieJar(secure=config.secure_cookies), now=lambda: utc(clock))
     console = Console(admin_api, auth=console_auth, now=lambda: utc(clock), idp_test=oauth.idp_test)
+    # On SIGTERM: refuse new calls, count those in flight (draining.py); Host and Origin matched exactly first.
+    mcp: Any = DrainGate(endpoint, gateway.drain)
+    if tracing is not None:
+        mcp = TracedEndpoint(mcp, tracing)
+    mcp = HostOriginGuard(mcp, AllowedPeers.for_public_url(settings.public_url))
+    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     routes: list[BaseRoute] = [
-        Route(
-            "/mcp",
-            endpoint=HostOriginGuard(endpoint, AllowedPeers.for_public_url(settings.public_url)),
-            methods=["GET", "POST", "DELETE"],
-        ),
+        Route("/mcp", endpoint=mcp, methods=["GET", "POST", "DELETE"]),
         *oauth.routes,
         *create_api_routes(admin_api, authenticators=[ApiKeyAuthenticator(sessions)]),
         *create_console_routes(console),
         Route("/healthz", endpoint=healthz, methods=["GET"]),
         Route("/readyz", endpoint=readyz, methods=["GET"]),
+        Route("/metrics", endpoint=MetricsEndpoint(metrics, token=metrics_token).scrape, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(DatabaseOutageMiddleware)], lifespan=_lifespan)
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestIdMiddleware), Middleware(DatabaseOutageMiddleware)],
+        lifespan=_lifespan,
+    )
     app.state.gateway = gateway
     return app
 
@@ -242,6 +272,9 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             await gateway.http.aclose()
             await gateway.documents.aclose()
             await gateway.engine.dispose()
+            gateway.metrics.close()
+            if gateway.tracing is not None:
+                gateway.tracing.shutdown()
 
 
 def _change_feed(
@@ -267,8 +300,10 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Ready when the store answers and the environment's policy is loaded."""
+    """Ready when the store answers and the environment's policy is loaded, and not shutting down."""
     gateway: Gateway = request.app.state.gateway
+    if gateway.drain.draining:  # SIGTERM: out of the load balancer at once (policyarc.draining)
+        return JSONResponse({"status": "draining"}, status_code=503)
     problems = []
     try:
         async with gateway.sessions() as session:
@@ -290,9 +325,12 @@ def transport_security(public_url: str) -> TransportSecuritySettings:
 
 def create_app_from_env() -> Starlette:
     """App factory for `uvicorn --factory` (several workers): settings from POLICYARC_* variables."""
+    from policyarc.logs import configure_logging
     from policyarc.settings import load_settings
 
-    return create_app(load_settings())
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)  # a spawned worker inherits no logging setup
+    return create_app(settings)
 
 
 def prepare_database(settings: Settings) -> str:

@@ -111,9 +111,13 @@ class AuditWriter:
         intent_grace: float = DEFAULT_GRACE,
         sweep_interval: float = DEFAULT_INTERVAL,
         clock: Callable[[], float] = time.time,
+        report_depth: Callable[[int], None] | None = None,
     ) -> None:
         """`intent_grace`: how old (by `clock`) a pending write intent must be to be taken as left by a stopped
-        gateway and marked interrupted (`audit_intents`), at start and every `sweep_interval` seconds."""
+        gateway and marked interrupted (`audit_intents`), at start and every `sweep_interval` seconds.
+        `report_depth`: told the queue's depth once per batch (a metrics gauge where no scrape callback can reach
+        this process, `policyarc.metrics`)."""
+        self._report_depth = report_depth
         self._inserter = inserter_for(engine)  # audit_batches: how one batch is committed
         self._sweeper = IntentSweeper(engine, grace=intent_grace, interval=sweep_interval, clock=clock)
         self._max_batch = max_batch
@@ -139,6 +143,10 @@ class AuditWriter:
         await self._queue.put(_STOP)
         await self._task
         await self._inserter.aclose()
+
+    def depth(self) -> int:
+        """Records queued and not yet taken into a batch."""
+        return self._queue.qsize()
 
     async def record(self, entry: AuditEntry) -> None:
         """Returns once the entry is committed; raises AuditWriteError when its batch could not be.
@@ -195,6 +203,8 @@ class AuditWriter:
                     item = self._queue.get_nowait()
                 except asyncio.QueueEmpty:
                     break
+            if self._report_depth is not None:
+                self._report_depth(self._queue.qsize())
             if batch:
                 await self._write(batch)
         # Only a record that waited for room in a full queue while aclose() ran can be left behind the sentinel.

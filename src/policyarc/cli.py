@@ -109,8 +109,13 @@ def serve_gateway(
     if link:
         typer.echo(f"No admin yet. Open this link to create the first one (works once, for 24 hours):\n  {link}")
     typer.echo(f"Console: {settings.public_url}/console")
+    from policyarc.logs import configure_logging, uvicorn_log_config
+
+    configure_logging(settings.log_level, settings.log_format)
     if workers > 1:
-        # Workers import the app factory themselves; settings come from the same environment.
+        # Workers import the app factory themselves; settings come from the same environment. They share the port,
+        # so a scrape reaches any one of them: prometheus-client's multiprocess mode sums them (policyarc.metrics).
+        _multiprocess_metrics_dir()
         uvicorn.run(
             "policyarc.app:create_app_from_env",
             factory=True,
@@ -118,13 +123,42 @@ def serve_gateway(
             port=settings.port,
             workers=workers,
             access_log=False,
-            log_level="warning",
+            log_level=settings.log_level,
+            log_config=uvicorn_log_config(),
+            timeout_graceful_shutdown=int(settings.drain_timeout),
         )
         return
     from policyarc.app import create_app
+    from policyarc.draining import GracefulServer
 
+    app = create_app(settings)
     typer.echo(f"PolicyArc gateway on {settings.public_url} (MCP at {settings.public_url}/mcp)")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False, log_level="warning")
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_level=settings.log_level,
+        log_config=uvicorn_log_config(),
+    )
+    # SIGTERM: refuse new calls, finish those in flight, drain the audit log, exit 0 (policyarc.draining).
+    GracefulServer(config, app.state.gateway.drain).run()
+
+
+def _multiprocess_metrics_dir() -> None:
+    """A fresh directory for the workers' metric files, unless one is given (it must be emptied between runs)."""
+    import os
+    import tempfile
+
+    from policyarc.metrics import MULTIPROCESS_ENV
+
+    if not os.environ.get(MULTIPROCESS_ENV):
+        import atexit
+        import shutil
+
+        directory = tempfile.mkdtemp(prefix="policyarc-metrics-")
+        os.environ[MULTIPROCESS_ENV] = directory
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
 
 
 @app.command()

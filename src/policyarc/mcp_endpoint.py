@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import mcp_types as types
 import orjson
@@ -29,6 +29,9 @@ from starlette.types import Receive, Scope, Send
 from policyarc.caller import Caller
 from policyarc.connectors.base import Connection, ToolFailure, ToolSpec
 from policyarc.tool_faults import internal_failure
+
+if TYPE_CHECKING:
+    from policyarc.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -123,8 +126,10 @@ class ToolPipeline:
         connectors: ConnectorDirectory,
         vault: UpstreamTokenSource,
         audit: AuditSink,
+        metrics: Metrics | None = None,
     ) -> None:
         self._tools = {tool.name: tool for tool in tools}
+        self.metrics = metrics
         self._policy = policy
         self._connectors = connectors
         self._vault = vault
@@ -238,6 +243,8 @@ class ToolPipeline:
             error_code=error_code,
             intent_id=intent_id,
         )
+        if self.metrics is not None:
+            self.metrics.call_done(name, error_code)
         try:
             await self._audit.record(entry)
         except Exception:
@@ -380,6 +387,8 @@ class McpEndpoint:
         tool_name = _tool_name(scope, message)
         required = self._pipeline.scope_of(tool_name) if tool_name else None
         if required is not None and required not in caller.scopes:
+            if self._pipeline.metrics is not None and tool_name is not None:
+                self._pipeline.metrics.call_done(tool_name, "insufficient_scope")
             # RFC 6750 section 3.1 and MCP's scope challenge: name the scope so the client can step up.
             await _send_json(
                 send,

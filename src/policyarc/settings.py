@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     # pending write at start-up: for a single instance only.
     audit_intent_grace: float = Field(default=900.0, ge=0, le=7 * 86_400)
     log_level: LogLevel = "info"
+    # `json`: one JSON object per line with the request id (policyarc.logs); `text` for people.
+    log_format: Literal["text", "json"] = "text"
+    # On SIGTERM, how long calls in flight may take to finish before the gateway stops anyway (policyarc.draining).
+    drain_timeout: float = Field(default=30.0, gt=0, le=3600)
+    # When set, GET /metrics needs `Authorization: Bearer <this>`; unset, /metrics is open (it holds no user data).
+    metrics_token: SecretStr | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -150,7 +156,7 @@ class Settings(BaseSettings):
             raise ValueError(str(exc)) from None
         return value
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower_log_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value

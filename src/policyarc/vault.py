@@ -62,7 +62,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from sqlalchemy import Select, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -76,6 +76,9 @@ from policyarc.identity.errors import GrantRevoked, IdentityRejected, IdentityUn
 from policyarc.secrets import DecryptionError, KeyRing, column_aad
 from policyarc.stagger import staggered
 from policyarc.store.models import UpstreamLink, new_id
+
+if TYPE_CHECKING:
+    from policyarc.metrics import Metrics
 
 __all__ = ["IDP_KIND", "TokenVault"]
 
@@ -169,8 +172,10 @@ class TokenVault:
         refresh_deadline: float = 60.0,
         app_ttl: float = 300.0,
         max_cached: int = 10_000,
+        metrics: Metrics | None = None,
     ) -> None:
         self._sessions = sessions
+        self._metrics = metrics
         self._keyring = keyring
         self._identity = identity
         self._clock = clock or _SystemClock()
@@ -252,6 +257,7 @@ class TokenVault:
             return None
         if getattr(result, "rowcount", 0):
             logger.info("Atlassian refused the token of user %s: link marked for reconnect", caller.user_id)
+            self._count_reconnect("token_refused")
             return None
         if version is None:
             return None  # no active link to mark: it is already marked, or gone
@@ -388,11 +394,25 @@ class TokenVault:
 
     async def _refresh(self, caller: Caller) -> _Issued:
         """The one refresh in flight for this user in this process (a task of its own, see `_await_flight`)."""
+        outcome = "error"
         try:
-            return await self._rotate(caller)
+            issued = await self._rotate(caller)
+            outcome = "ok"
+            return issued
+        except ToolFailure as failure:
+            outcome = failure.code
+            raise
         except SQLAlchemyError as exc:
+            outcome = "vault_unavailable"
             logger.error("token vault database error for user %s: %s", caller.user_id, type(exc).__name__)
             raise ToolFailure("vault_unavailable", VAULT_DOWN) from exc
+        finally:
+            if self._metrics is not None:
+                self._metrics.refreshes.labels(outcome=outcome).inc()
+
+    def _count_reconnect(self, reason: str) -> None:
+        if self._metrics is not None:
+            self._metrics.reconnects.labels(reason=reason).inc()
 
     async def _rotate(self, caller: Caller) -> _Issued:
         app = await self._app_for(caller.environment_id)
@@ -508,6 +528,7 @@ class TokenVault:
         await db.commit()
         self._cache.pop(link.user_id, None)
         logger.info("Atlassian refused the refresh token of user %s: link marked for reconnect", link.user_id)
+        self._count_reconnect("refresh_refused")
 
     def _remember(self, user_id: str, version: int, token: str, expires_at: float) -> None:
         self._cache.pop(user_id, None)

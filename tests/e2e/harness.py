@@ -25,6 +25,7 @@ from policyarc.app import Gateway, create_app
 from policyarc.demo import connect_atlassian_jira
 from policyarc.settings import load_settings
 from policyarc.sim.atlassian import SimConfig, create_sim_app
+from policyarc.tracing import Tracing
 
 GATEWAY = "https://gw.test"
 MCP_URL = f"{GATEWAY}/mcp"
@@ -210,7 +211,11 @@ class Product:
 
 @contextlib.asynccontextmanager
 async def running_product(
-    tmp_path: Path, database_url: str | None = None, sim_config: SimConfig | None = None, fast_path: bool = True
+    tmp_path: Path,
+    database_url: str | None = None,
+    sim_config: SimConfig | None = None,
+    fast_path: bool = True,
+    tracing: Tracing | None = None,
 ) -> AsyncIterator[Product]:
     sim_app = create_sim_app(sim_config or SimConfig(rate_limits_enabled=False), seed=SIM_SEED)
     settings = load_settings(
@@ -221,7 +226,7 @@ async def running_product(
         atlassian_api_url="http://sim/api",
         atlassian_site_url="http://sim/site/{site}",
     )
-    app = create_app(settings, upstream=httpx.ASGITransport(sim_app), fast_path=fast_path)
+    app = create_app(settings, upstream=httpx.ASGITransport(sim_app), fast_path=fast_path, tracing=tracing)
     gateway: Gateway = app.state.gateway
     await connect_atlassian_jira(gateway, client_id=APP_ID, client_secret=APP_SECRET, cloud_id=None, actor="e2e")
     async with app.router.lifespan_context(app):

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -31,6 +32,10 @@ from policyarc.connectors.jira.errors import (
     JiraUnavailable,
 )
 from policyarc.upstream import Upstream, UpstreamBodyTooLarge, UpstreamDecodingError, UpstreamResponse
+
+if TYPE_CHECKING:
+    from policyarc.metrics import Metrics
+    from policyarc.tracing import Tracing
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # The request never left the gateway: retrying is safe for reads and writes alike.
@@ -50,10 +55,20 @@ class RetryPolicy:
 class JiraClient:
     """Calls `{api_url}/ex/jira/{cloud_id}/rest/api/3/...` as the user whose token is passed in."""
 
-    def __init__(self, upstream: Upstream, *, api_url: str, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        upstream: Upstream,
+        *,
+        api_url: str,
+        retry: RetryPolicy | None = None,
+        metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
+    ) -> None:
         self._upstream = upstream
         self._api_url = api_url.rstrip("/")
         self._retry = retry or RetryPolicy()
+        self._metrics = metrics
+        self._tracing = tracing
 
     def url(self, cloud_id: str, path: str, params: Mapping[str, Any] | None = None) -> str:
         """The encoded URL (tools validate keys and ids; quoting still keeps any odd character in its segment)."""
@@ -85,7 +100,7 @@ class JiraClient:
         for attempt in range(1, self._retry.attempts + 1):
             last = attempt == self._retry.attempts
             try:
-                response = await self._upstream.send(method, url, headers=headers, content=content)
+                response = await self._send(method, url, headers, content)
             except NOT_SENT as exc:
                 if last:
                     outcome = "try again shortly" if safe else "the change was not made; try again shortly"
@@ -119,6 +134,27 @@ class JiraClient:
                     continue
             raise _error_for(response, write=not safe)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(self, method: str, url: str, headers: dict[str, str], content: bytes | None) -> UpstreamResponse:
+        """One send, measured (latency, status class, 429 reason) and traced when those are on."""
+        if self._metrics is None and self._tracing is None:
+            return await self._upstream.send(method, url, headers=headers, content=content)
+        started = time.perf_counter()
+        status: int | None = None
+        try:
+            if self._tracing is None:
+                response = await self._upstream.send(method, url, headers=headers, content=content)
+            else:
+                with self._tracing.upstream_span(method, url) as span:
+                    response = await self._upstream.send(method, url, headers=headers, content=content)
+                    span.set_attribute("http.response.status_code", response.status)
+            status = response.status
+            return response
+        finally:
+            if self._metrics is not None:
+                self._metrics.upstream_answered(status, time.perf_counter() - started)
+                if status == 429:
+                    self._metrics.rate_limited(response.headers.get("RateLimit-Reason"))
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         base = retry_after if retry_after is not None else self._retry.base_delay * (2 ** (attempt - 1))

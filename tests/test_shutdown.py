@@ -24,7 +24,10 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from policyarc.draining import Drain, DrainGate, GracefulServer
-from tests.security.test_audit_intent import ACME, _free_port, _policyarc, _until_ready
+from tests.multi.harness import free_port as _free_port
+from tests.multi.harness import policyarc as _policyarc
+from tests.multi.harness import until_ready as _until_ready
+from tests.security.test_audit_intent import ACME
 
 IN_FLIGHT = 8  # calls held by the simulator when SIGTERM arrives
 LATE = 4  # calls sent after it

@@ -54,7 +54,8 @@ async def test_no_tracing_unless_an_endpoint_is_configured(tmp_path: Path, monke
     async with running_product(tmp_path) as product:
         assert product.gateway.tracing is None
         (mcp,) = [route for route in product.gateway_app.routes if getattr(route, "path", None) == "/mcp"]
-        assert isinstance(mcp.app, DrainGate) and not isinstance(mcp.app, TracedEndpoint)
+        guarded = mcp.app.app  # inside the Host/Origin guard
+        assert isinstance(guarded, DrainGate) and not isinstance(guarded, TracedEndpoint)
 
 
 def test_the_endpoint_comes_from_our_variable_then_the_standard_one() -> None:

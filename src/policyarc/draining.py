@@ -61,7 +61,7 @@ class DrainGate:
     """Pure ASGI wrapper of /mcp: counts requests in flight; while draining, refuses new ones with 503."""
 
     def __init__(self, app: ASGIApp, drain: Drain) -> None:
-        self._app = app
+        self.app = app
         self._drain = drain
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -79,7 +79,7 @@ class DrainGate:
             return
         drain.in_flight += 1
         try:
-            await self._app(scope, receive, send)
+            await self.app(scope, receive, send)
         finally:
             drain.in_flight -= 1
 

@@ -3,7 +3,8 @@
 Objects are created here (none of them touches the network or the database yet); the lifespan starts
 what needs the event loop (the MCP session manager, the audit writer, the policy and connector watchers)
 and closes everything on shutdown. The database is migrated and the `default` environment ensured before
-the app is built, so every part knows the environment it serves.
+the app is built: it is served at `/mcp`, wired directly (the hot path); every other environment at `/mcp/{name}`,
+found in the environment directory at run time (mcp_environments.py).
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ from policyarc.connectors.directory import ConnectorDirectory
 from policyarc.connectors.jira.catalog import JIRA_TOOLS
 from policyarc.connectors.jira.client import JiraClient
 from policyarc.console import Console, ConsoleAuth, create_console_routes
+from policyarc.environments import EnvironmentDirectory, ServedEnvironment
 from policyarc.identity.atlassian import AtlassianIdentity
 from policyarc.mcp_endpoint import McpEndpoint, ToolPipeline, build_mcp_server
+from policyarc.mcp_environments import EnvironmentEndpoints
 from policyarc.mcp_fastpath import FastPath
 from policyarc.oauth import (
     GatewayAuthProvider,
@@ -72,6 +75,7 @@ class Gateway:
     keyring: KeyRing
     http: httpx.AsyncClient
     environment_id: str
+    environments: EnvironmentDirectory
     policy: PolicyRegistry
     policy_watcher: PolicyWatcher
     janitor: Janitor
@@ -109,6 +113,7 @@ def create_app(
     policy_watcher = PolicyWatcher(sessions, policy)
     gate = PolicyGate(policy)
     connectors = ConnectorDirectory(sessions, site_url_template=settings.atlassian_site_url)
+    environments = EnvironmentDirectory(sessions, public_url=settings.public_url)
     vault = TokenVault(sessions=sessions, keyring=keyring, identity=identity)
     audit = AuditWriter(engine, intent_grace=settings.audit_intent_grace)
 
@@ -129,6 +134,7 @@ def create_app(
         clock=clock,
         links=vault,
         documents=documents,
+        environments=environments,
     )
 
     pipeline = ToolPipeline(
@@ -146,13 +152,24 @@ def create_app(
         json_response=True,
         security_settings=security,
     )
+    fast = FastPath(pipeline, security) if fast_path else None
     endpoint = McpEndpoint(
         session_manager=session_manager,
         resolver=oauth.resolver,
         pipeline=pipeline,
         resource_metadata_url=resource_metadata_url(config),
-        fast_path=FastPath(pipeline, security) if fast_path else None,
+        fast_path=fast,
     )
+
+    def environment_endpoint(environment: ServedEnvironment) -> McpEndpoint:
+        return McpEndpoint(
+            session_manager=session_manager,
+            resolver=oauth.resolver.for_environment(environment.resource, environment.id),
+            pipeline=pipeline,
+            resource_metadata_url=environment.metadata_url,
+            fast_path=fast,
+        )
+
     gateway = Gateway(
         settings=settings,
         engine=engine,
@@ -160,6 +177,7 @@ def create_app(
         keyring=keyring,
         http=http,
         environment_id=environment_id,
+        environments=environments,
         policy=policy,
         policy_watcher=policy_watcher,
         janitor=Janitor.from_settings(sessions, settings),
@@ -180,12 +198,21 @@ def create_app(
         site_url_template=settings.atlassian_site_url,
         scopes=GATEWAY_SCOPES,
         # A change made here applies at once on this instance; other instances poll.
-        listeners=[policy_watcher, ReloadOn(frozenset({"connector"}), connectors.reload)],
+        listeners=[
+            policy_watcher,
+            ReloadOn(frozenset({"connector"}), connectors.reload),
+            ReloadOn(frozenset({"environment"}), environments.reload),
+        ],
     )
     console_auth = ConsoleAuth(sessions, CookieJar(secure=config.secure_cookies), now=lambda: utc(clock))
     console = Console(admin_api, auth=console_auth, now=lambda: utc(clock))
     routes: list[BaseRoute] = [
         Route("/mcp", endpoint=endpoint, methods=["GET", "POST", "DELETE"]),
+        Route(
+            "/mcp/{name}",
+            endpoint=EnvironmentEndpoints(environments, environment_endpoint),
+            methods=["GET", "POST", "DELETE"],
+        ),
         *oauth.routes,
         *create_api_routes(admin_api, authenticators=[ApiKeyAuthenticator(sessions)]),
         *create_console_routes(console),
@@ -202,6 +229,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     gateway: Gateway = app.state.gateway
     async with gateway.session_manager.run():  # a mounted sub-app's lifespan would not run: run it here
         await gateway.policy_watcher.start()
+        await gateway.environments.start()
         await gateway.connectors.start()
         await gateway.audit.start()
         await gateway.janitor.start()
@@ -218,6 +246,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             await gateway.janitor.aclose()
             await gateway.audit.aclose()  # drains: every record of a returned call is committed
             await gateway.connectors.aclose()
+            await gateway.environments.aclose()
             await gateway.policy_watcher.aclose()
             await gateway.vault.aclose()  # refreshes in flight store their rotated tokens
             await gateway.http.aclose()

@@ -273,7 +273,7 @@ def connector_add(
                 actor=actor(),
             )
             await session.commit()
-            return view, f"{store.settings.public_url}/mcp"
+            return view, services.mcp_url(store.settings.public_url, environment.name)
 
     view, mcp_url = _run(work)
     typer.echo(f"Added {view.template_name} for site {view.site} (cloud ID {view.cloud_id}) as {view.id}.")

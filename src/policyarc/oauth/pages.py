@@ -66,6 +66,7 @@ def consent_page(
     hidden: Mapping[str, str],
     action: str,
     consented_before: bool,
+    environment: str = "",
 ) -> HTMLResponse:
     """The consent form. Client-chosen values (name, id, redirect host) come through `display.display_text`;
     the redirect host stands out because a name proves nothing, while the host is where the code will go."""
@@ -92,7 +93,12 @@ def consent_page(
         f'<p class="return">After you decide, your browser goes back to '
         f"<strong><bdi>{escape(redirect_host)}</bdi></strong></p>"
         f'<p class="muted">Client id: {escape(client_id)}</p>'
-        f"<p>{question}</p><ul>{items}</ul>{before}"
+        + (
+            f'<p>PolicyArc environment: <strong id="environment">{escape(environment)}</strong></p>'
+            if environment
+            else ""
+        )
+        + f"<p>{question}</p><ul>{items}</ul>{before}"
         f'<form method="post" action="{escape(action)}">{fields}{buttons}</form></div>'
     )
     return _page("Connect an MCP client", body, 200)

@@ -46,12 +46,16 @@ class PendingAuthorization:
     # SHA-256 of the `policyarc_authorize` cookie of the browser that opened /authorize (browser_binding.py);
     # None only for a request stored without one, which no browser can then continue.
     browser_hash: str | None = None
+    # The environment `resource` names; "" only in a request stored before environments were served (the default).
+    environment_id: str = ""
 
 
 @dataclass(frozen=True)
 class IdpRoundTrip:
     request_id: str
     cookie_hash: str
+    # Whose Atlassian app the round trip went to: the callback exchanges the code with the same app.
+    environment_id: str = ""
 
 
 async def save_pending(db: AsyncSession, pending: PendingAuthorization, *, expires_at: datetime) -> str:
@@ -75,6 +79,7 @@ async def load_pending(db: AsyncSession, request_id: str, *, now: datetime) -> P
         state=payload.get("state"),
         resource=payload["resource"],
         browser_hash=payload.get("browser_hash"),
+        environment_id=str(payload.get("environment_id") or ""),
     )
 
 
@@ -109,7 +114,11 @@ async def take_round_trip(db: AsyncSession, state: str, *, now: datetime) -> Idp
     await drop(db, state)
     if payload is None:
         return None
-    return IdpRoundTrip(request_id=payload["request_id"], cookie_hash=payload["cookie_hash"])
+    return IdpRoundTrip(
+        request_id=payload["request_id"],
+        cookie_hash=payload["cookie_hash"],
+        environment_id=str(payload.get("environment_id") or ""),
+    )
 
 
 async def drop(db: AsyncSession, key: str) -> None:

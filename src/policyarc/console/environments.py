@@ -46,7 +46,7 @@ class EnvironmentPages:
             status=400 if problem else 200,
             **await self.console.frame(request, signed_in, None),
             listed=environments,
-            name=name,
+            entered=name,
             problem=problem,
             created=next((e for e in environments if e.name == created), None),
         )

@@ -196,7 +196,7 @@ class ResourcePages:
                 if r.tool in tools
             ][:20]
         url = self.mcp_url(name)
-        setups = client_setups(f"policyarc-{slug}", url)
+        setups = client_setups(_server_name(name, slug), url)
         return self.console.render.page(
             "connector_status.html",
             **await self.console.frame(request, signed_in, name),
@@ -246,6 +246,7 @@ class ResourcePages:
         ]
 
 
-def _server_name(environment_name: str) -> str:
+def _server_name(environment_name: str, slug: str = "jira") -> str:
     """The name a client gives the server: one per environment, so production and staging can sit side by side."""
-    return "policyarc-jira" if environment_name == DEFAULT_ENVIRONMENT else f"policyarc-{environment_name}"
+    base = f"policyarc-{slug}"
+    return base if environment_name == DEFAULT_ENVIRONMENT else f"{base}-{environment_name}"

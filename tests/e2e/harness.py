@@ -76,6 +76,7 @@ class Browser:
         self.email = email
         self.decision = decision
         self.visited: list[str] = []
+        self.consent_pages: list[str] = []
 
     async def authorize(self, url: str) -> httpx.Response:
         """From the client's /authorize URL to the redirect back to the client (not followed)."""
@@ -95,6 +96,7 @@ class Browser:
                 form.update({"decision": "accept", **self._user_choice(page)})
                 response = await self.http.post("http://sim/auth/authorize", data=form)
             elif url_now.path == "/oauth/consent":
+                self.consent_pages.append(page)
                 form = {**hidden_fields(page), "decision": self.decision}
                 response = await self.http.post(f"{GATEWAY}/oauth/consent", data=form)
             else:
@@ -131,6 +133,7 @@ class Product:
     gateway_app: Starlette
     sim_app: Starlette
     storages: dict[str, MemoryTokens] = field(default_factory=dict)
+    browser: Browser | None = None  # the last client's browser: the pages it went through
 
     @property
     def gateway(self) -> Gateway:
@@ -168,7 +171,7 @@ class Product:
     ) -> AsyncIterator[Client]:
         """An MCP SDK client for `email` at `server_url` (an environment's MCP URL): discovers, registers, signs in
         through Atlassian, consents. Its tokens are kept per (email, server URL) in `storages`."""
-        browser = Browser(self.gateway_app, self.sim_app, email, decision)
+        browser = self.browser = Browser(self.gateway_app, self.sim_app, email, decision)
         redirect: dict[str, str] = {}
 
         async def on_redirect(url: str) -> None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select, update
 
 from policyarc.store.models import IdentityProvider, UpstreamLink, User
 from tests.e2e.harness import (
     APP_ID,
+    CLIENT_REDIRECT,
     GATEWAY,
     MCP_URL,
     STAGING_APP_ID,
@@ -55,6 +56,8 @@ async def test_a_client_signs_in_to_staging_and_calls_globex_while_default_still
             # Staging's connector is globex: acme's issues are not there.
             missing = await staging.call_tool("get_issue", {"key": "ENG-1"})
             assert missing.is_error
+        assert product.browser is not None
+        assert 'PolicyArc environment: <strong id="environment">staging</strong>' in product.browser.consent_pages[0]
         async with product.client("alice@example.com") as default:
             issue = await default.call_tool("get_issue", {"key": "ENG-1"})
             assert not issue.is_error, issue.content
@@ -138,6 +141,24 @@ async def test_authorize_and_token_refuse_a_resource_no_environment_serves(tmp_p
                 },
             )
         assert token.status_code == 400 and token.json()["error"] == "invalid_target"
+
+        async with product.raw() as raw:
+            authorize = await raw.get(
+                "/authorize",
+                params={
+                    "response_type": "code",
+                    "client_id": stored.client.client_id,
+                    "redirect_uri": CLIENT_REDIRECT,
+                    "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                    "code_challenge_method": "S256",
+                    "state": "s",
+                    "resource": f"{GATEWAY}/mcp/nowhere",
+                },
+            )
+        assert authorize.status_code == 302, authorize.text
+        refused = parse_qs(urlsplit(authorize.headers["location"]).query)
+        assert refused["error"] == ["invalid_target"]
+        assert "no MCP endpoint" in refused["error_description"][0]
 
 
 async def test_a_refresh_keeps_its_environment_even_when_another_resource_is_named(tmp_path: Path) -> None:

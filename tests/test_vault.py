@@ -80,7 +80,7 @@ class Rig:
             expires_at=self.clock.time() + expires_in,
             scopes=tuple(issued["scope"].split()),
         )
-        await vault.store_link(self.caller.user_id, tokens, [ACME])
+        await vault.store_link(self.caller.user_id, tokens, [ACME], environment_id=self.caller.environment_id)
         return issued
 
     async def slow_token_endpoint(self) -> None:
@@ -305,7 +305,7 @@ async def test_refresh_token_reused_after_the_leeway_surfaces_as_reconnect(rig: 
     fresh = await vault.access_token(rig.caller)  # rotates the refresh token
     # A stale copy of the row comes back (say, a restored backup) holding the rotated refresh token.
     stale = UpstreamTokens(issued["access_token"], issued["refresh_token"], rig.clock.time() + 5, ())
-    await vault.store_link(rig.caller.user_id, stale, [ACME])
+    await vault.store_link(rig.caller.user_id, stale, [ACME], environment_id=rig.caller.environment_id)
     rig.sim_clock.advance(601)  # past Atlassian's 10-minute leeway
 
     with pytest.raises(ToolFailure) as failure:

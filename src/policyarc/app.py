@@ -3,7 +3,8 @@
 Objects are created here (none of them touches the network or the database yet); the lifespan starts
 what needs the event loop (the MCP session manager, the audit writer, the policy and connector watchers)
 and closes everything on shutdown. The database is migrated and the `default` environment ensured before
-the app is built, so every part knows the environment it serves.
+the app is built: it is served at `/mcp`, wired directly (the hot path); every other environment at `/mcp/{name}`,
+found in the environment directory at run time (mcp_environments.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from policyarc import __version__
 from policyarc.api import AdminApi, ApiKeyAuthenticator, ReloadOn, create_api_routes
@@ -35,10 +37,12 @@ from policyarc.connectors.jira.catalog import JIRA_TOOLS
 from policyarc.connectors.jira.client import JiraClient
 from policyarc.console import Console, ConsoleAuth, create_console_routes
 from policyarc.draining import Drain, DrainGate
+from policyarc.environments import EnvironmentDirectory, ServedEnvironment
 from policyarc.host_guard import AllowedPeers, HostOriginGuard
 from policyarc.identity.atlassian import AtlassianIdentity
 from policyarc.logs import RequestIdMiddleware
 from policyarc.mcp_endpoint import McpEndpoint, ToolPipeline, build_mcp_server
+from policyarc.mcp_environments import EnvironmentEndpoints
 from policyarc.mcp_fastpath import FastPath
 from policyarc.metrics import Metrics, MetricsEndpoint
 from policyarc.notify import AdminChangePublisher, ChangeFeed, RevocationPublisher, change_feed
@@ -80,6 +84,7 @@ class Gateway:
     keyring: KeyRing
     http: httpx.AsyncClient
     environment_id: str
+    environments: EnvironmentDirectory
     policy: PolicyRegistry
     policy_watcher: PolicyWatcher
     janitor: Janitor
@@ -137,6 +142,7 @@ def create_app(
         report_depth=metrics.audit_queue_depth.set if metrics.multiprocess else None,
     )
     metrics.watch_audit_queue(audit.depth)
+    environments = EnvironmentDirectory(sessions, public_url=settings.public_url)
 
     config = OAuthConfig.from_settings(settings, environment_id=environment_id, scopes=GATEWAY_SCOPES)
     # Client ID Metadata Documents come from URLs strangers choose: their own small pool, never the Jira one.
@@ -155,6 +161,7 @@ def create_app(
         clock=clock,
         links=vault,
         documents=documents,
+        environments=environments,
     )
 
     pipeline = ToolPipeline(
@@ -172,14 +179,26 @@ def create_app(
         json_response=True,
         security_settings=security,
     )
+    fast = FastPath(pipeline, security) if fast_path else None
     endpoint = McpEndpoint(
         session_manager=session_manager,
         resolver=oauth.resolver,
         pipeline=pipeline,
         resource_metadata_url=resource_metadata_url(config),
         default_scopes=config.default_scopes,
-        fast_path=FastPath(pipeline, security) if fast_path else None,
+        fast_path=fast,
     )
+
+    def environment_endpoint(environment: ServedEnvironment) -> McpEndpoint:
+        return McpEndpoint(
+            session_manager=session_manager,
+            resolver=oauth.resolver.for_environment(environment.resource, environment.id),
+            pipeline=pipeline,
+            resource_metadata_url=environment.metadata_url,
+            default_scopes=config.default_scopes,
+            fast_path=fast,
+        )
+
     gateway = Gateway(
         settings=settings,
         engine=engine,
@@ -187,6 +206,7 @@ def create_app(
         keyring=keyring,
         http=http,
         environment_id=environment_id,
+        environments=environments,
         policy=policy,
         policy_watcher=policy_watcher,
         janitor=Janitor.from_settings(sessions, settings),
@@ -216,18 +236,29 @@ def create_app(
             policy_watcher,
             ReloadOn(frozenset({"connector"}), connectors.reload),
             AdminChangePublisher(gateway.feed),
+            ReloadOn(frozenset({"environment"}), environments.reload),
         ],
     )
     console_auth = ConsoleAuth(sessions, CookieJar(secure=config.secure_cookies), now=lambda: utc(clock))
     console = Console(admin_api, auth=console_auth, now=lambda: utc(clock), idp_test=oauth.idp_test)
-    # On SIGTERM: refuse new calls, count those in flight (draining.py); Host and Origin matched exactly first.
-    mcp: Any = DrainGate(endpoint, gateway.drain)
-    if tracing is not None:
-        mcp = TracedEndpoint(mcp, tracing)
-    mcp = HostOriginGuard(mcp, AllowedPeers.for_public_url(settings.public_url))
+    peers = AllowedPeers.for_public_url(settings.public_url)
+
+    def edge(app: ASGIApp) -> ASGIApp:
+        """In front of every MCP endpoint: exact Host and Origin (host_guard.py), then on SIGTERM refuse new calls
+        and count those in flight (draining.py), and a span per request when tracing is on."""
+        inner: ASGIApp = DrainGate(app, gateway.drain)
+        if tracing is not None:
+            inner = TracedEndpoint(inner, tracing)
+        return HostOriginGuard(inner, peers)
+
     metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     routes: list[BaseRoute] = [
-        Route("/mcp", endpoint=mcp, methods=["GET", "POST", "DELETE"]),
+        Route("/mcp", endpoint=edge(endpoint), methods=["GET", "POST", "DELETE"]),
+        Route(
+            "/mcp/{name}",
+            endpoint=edge(EnvironmentEndpoints(environments, environment_endpoint)),
+            methods=["GET", "POST", "DELETE"],
+        ),
         *oauth.routes,
         *create_api_routes(admin_api, authenticators=[ApiKeyAuthenticator(sessions)]),
         *create_console_routes(console),
@@ -249,6 +280,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     gateway: Gateway = app.state.gateway
     async with gateway.session_manager.run():  # a mounted sub-app's lifespan would not run: run it here
         await gateway.policy_watcher.start()
+        await gateway.environments.start()
         await gateway.connectors.start()
         await gateway.audit.start()
         await gateway.janitor.start()
@@ -267,6 +299,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             await gateway.janitor.aclose()
             await gateway.audit.aclose()  # drains: every record of a returned call is committed
             await gateway.connectors.aclose()
+            await gateway.environments.aclose()
             await gateway.policy_watcher.aclose()
             await gateway.vault.aclose()  # refreshes in flight store their rotated tokens
             await gateway.http.aclose()

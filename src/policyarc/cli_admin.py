@@ -29,12 +29,14 @@ app = typer.Typer(add_completion=False)
 db_app = typer.Typer(help="The gateway's database.", no_args_is_help=True)
 idp_app = typer.Typer(help="Identity providers (Atlassian).", no_args_is_help=True)
 connector_app = typer.Typer(help="Connectors (Jira).", no_args_is_help=True)
+env_app = typer.Typer(help="Environments: each with its own MCP URL, IdP, connectors and policy.", no_args_is_help=True)
 policy_app = typer.Typer(help="Policy, in Cedar.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail of tool calls.", no_args_is_help=True)
 keys_app = typer.Typer(help="The encryption key ring.", no_args_is_help=True)
 admin_app = typer.Typer(help="Admins: console accounts and admin API keys.", no_args_is_help=True)
 for _name, _group in (
     ("db", db_app),
+    ("env", env_app),
     ("idp", idp_app),
     ("connector", connector_app),
     ("policy", policy_app),
@@ -273,11 +275,48 @@ def connector_add(
                 actor=actor(),
             )
             await session.commit()
-            return view, f"{store.settings.public_url}/mcp"
+            return view, services.mcp_url(store.settings.public_url, environment.name)
 
     view, mcp_url = _run(work)
     typer.echo(f"Added {view.template_name} for site {view.site} (cloud ID {view.cloud_id}) as {view.id}.")
     typer.echo(f"MCP URL: {mcp_url}")
+
+
+@env_app.command("list")
+def env_list(as_json: JsonOption = False) -> None:
+    """List the environments with their MCP URLs."""
+    from policyarc import services
+
+    async def work() -> list[Any]:
+        async with open_store() as store, store.sessions() as session:
+            await _environment(session, services.DEFAULT_ENVIRONMENT)
+            return await services.list_environments(session, public_url=store.settings.public_url)
+
+    views = _run(work)
+    if as_json:
+        typer.echo("[" + ",".join(view.model_dump_json() for view in views) + "]")
+        return
+    for view in views:
+        idp = "idp" if view.idp_configured else "no idp"
+        typer.echo(f"{view.name:<16} {view.mcp_url:<48} {idp:<7} {view.connectors} connector(s)")
+
+
+@env_app.command("create")
+def env_create(name: Annotated[str, typer.Argument(help="Lowercase letters, digits and hyphens.")]) -> None:
+    """Create an environment (default policy, no IdP yet). Running gateways serve it within a few seconds."""
+    from policyarc import services
+
+    async def work() -> str:
+        async with open_store() as store, store.sessions() as session:
+            environment = await services.create_environment(session, name, actor=actor())
+            await session.commit()
+            return services.mcp_url(store.settings.public_url, environment.name)
+
+    url = _run(work)
+    typer.echo(f"Created environment {name}. MCP URL: {url}")
+    typer.echo(
+        f"Next: policyarc idp set atlassian --env {name} ...; policyarc connector add jira --env {name} --site SITE"
+    )
 
 
 @connector_app.command("list")

@@ -47,7 +47,9 @@ a link already marked fails fast the same way. Atlassian unreachable or answerin
 unless the current access token is still usable, raises `ToolFailure("idp_unavailable")`.
 
 The Atlassian app (client id, secret) comes from the caller's environment's `identity_providers` row, decrypted and
-cached for `app_ttl` seconds.
+cached for `app_ttl` seconds. A user has one link per identity provider, so one per environment: the caller's
+environment picks the link (and so the app that refreshes it), and the cache, the locks and the refreshes in flight
+are all keyed by (user, environment). A refresh token is only good with the app that issued it.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from sqlalchemy import Select, select, text, update
+from sqlalchemy import ScalarSelect, Select, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -75,7 +77,7 @@ from policyarc.identity.atlassian import AtlassianApp, AtlassianIdentity, Upstre
 from policyarc.identity.errors import GrantRevoked, IdentityRejected, IdentityUnavailable
 from policyarc.secrets import DecryptionError, KeyRing, column_aad
 from policyarc.stagger import staggered
-from policyarc.store.models import UpstreamLink, new_id
+from policyarc.store.models import IdentityProvider, UpstreamLink, new_id
 
 if TYPE_CHECKING:
     from policyarc.metrics import Metrics
@@ -117,9 +119,12 @@ VAULT_UNAVAILABLE = "PolicyArc could not save your renewed Atlassian token. Try 
 VAULT_DOWN = "PolicyArc could not read your Atlassian sign-in from its database. Try again in a moment."
 NO_IDP = "This PolicyArc environment has no Atlassian identity provider set up yet. Ask your PolicyArc admin."
 
-# (user id, link version) of the token last handed to this task: `upstream_rejected` runs in the same task as the
+# Whose link: (user id, environment id). Each environment has its own identity provider, so its own link.
+_Key = tuple[str, str]
+
+# (link key, link version) of the token last handed to this task: `upstream_rejected` runs in the same task as the
 # `access_token` call before it, and must mark for reconnect only the version that was actually refused.
-_served: ContextVar[tuple[str, int] | None] = ContextVar("policyarc_vault_served", default=None)
+_served: ContextVar[tuple[_Key, int] | None] = ContextVar("policyarc_vault_served", default=None)
 
 
 class Clock(Protocol):
@@ -185,15 +190,15 @@ class TokenVault:
         self._refresh_deadline = refresh_deadline
         self._app_ttl = app_ttl
         self._max_cached = max_cached
-        self._cache: dict[str, _Cached] = {}
+        self._cache: dict[_Key, _Cached] = {}
         # Locks live only while some task holds or awaits them, so idle users cost nothing.
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._locks: weakref.WeakValueDictionary[_Key, asyncio.Lock] = weakref.WeakValueDictionary()
         # SQLite has one write lock for the whole file: refreshes of different users queue here, in asyncio,
         # rather than in SQLite's busy handler, which gives up after busy_timeout.
         self._sqlite_writes = asyncio.Lock()
         self._apps: dict[str, tuple[float, AtlassianApp]] = {}
         # At most one refresh per user in flight in this process; it outlives callers that stop waiting for it.
-        self._flights: dict[str, _Flight] = {}
+        self._flights: dict[_Key, _Flight] = {}
 
     # -- UpstreamTokenSource ------------------------------------------------------------------------------------
 
@@ -205,13 +210,14 @@ class TokenVault:
         `idp_not_configured`, `vault_unavailable`.
         """
         now = self._clock.time()
-        entry = self._cache.get(caller.user_id)
+        key = (caller.user_id, caller.environment_id)
+        entry = self._cache.get(key)
         if entry is not None and entry.expires_at - now > self._margin and now - entry.checked_at < entry.trusted_for:
-            _served.set((caller.user_id, entry.version))
+            _served.set((key, entry.version))
             return entry.access_token
-        lock = self._locks.get(caller.user_id)
+        lock = self._locks.get(key)
         if lock is None:
-            lock = self._locks[caller.user_id] = asyncio.Lock()
+            lock = self._locks[key] = asyncio.Lock()
         async with lock:
             try:
                 found = await self._slow_path(caller)
@@ -221,7 +227,7 @@ class TokenVault:
         # Waited for outside the lock: a caller queued behind a slow refresh must not wait for the timeout of each
         # caller before it (finding 14: ten calls, ten timeouts, 40 s).
         issued = found if isinstance(found, _Issued) else await self._await_flight(found[0], started=found[1])
-        _served.set((caller.user_id, issued.version))
+        _served.set((key, issued.version))
         return issued.access_token
 
     async def upstream_rejected(self, caller: Caller) -> str | None:
@@ -233,14 +239,15 @@ class TokenVault:
         or another instance refreshed), its token is returned instead, so the caller can send the refused request
         once more rather than tell the user to sign in again because of this instance's cache.
         """
+        key = (caller.user_id, caller.environment_id)
         served = _served.get()
-        version = served[1] if served is not None and served[0] == caller.user_id else None
-        self._cache.pop(caller.user_id, None)
+        version = served[1] if served is not None and served[0] == key else None
+        self._cache.pop(key, None)
         statement = (
             update(UpstreamLink)
             .where(
                 UpstreamLink.user_id == caller.user_id,
-                UpstreamLink.idp_kind == IDP_KIND,
+                UpstreamLink.identity_provider_id == _idp_of(caller.environment_id),
                 UpstreamLink.status == "active",
             )
             .values(status="reconnect", version=UpstreamLink.version + 1, updated_at=self._utc())
@@ -289,19 +296,30 @@ class TokenVault:
 
     # -- sign-in ------------------------------------------------------------------------------------------------
 
-    async def store_link(self, user_id: str, tokens: UpstreamTokens, cloud_ids: Sequence[str]) -> None:
-        """Store a fresh sign-in's tokens for `user_id` (who must already exist), replacing any earlier link.
+    async def store_link(
+        self, user_id: str, tokens: UpstreamTokens, cloud_ids: Sequence[str], *, environment_id: str
+    ) -> None:
+        """Store a fresh sign-in's tokens for `user_id` (who must already exist) at `environment_id`'s identity
+        provider, replacing any earlier link there (the user's links in other environments are left alone).
 
         Takes the same row lock as a refresh, so a refresh racing with the sign-in either finishes first and is
         overwritten, or sees the new tokens and uses them.
         """
+        key = (user_id, environment_id)
         for attempt in (1, 2):
             try:
                 async with self._sessions() as db, self._write_gate(db):
                     await self._begin_locked(db)
-                    link = await self._locked_link(db, user_id)
+                    link = await self._locked_link(db, key)
                     if link is None:
-                        link = UpstreamLink(id=new_id(), user_id=user_id, idp_kind=IDP_KIND, version=0)
+                        idp_id = await db.scalar(select(_idp_of(environment_id)))
+                        if idp_id is None:
+                            raise LookupError(
+                                f"environment {environment_id} has no Atlassian identity provider to link a sign-in to"
+                            )
+                        link = UpstreamLink(
+                            id=new_id(), user_id=user_id, identity_provider_id=idp_id, idp_kind=IDP_KIND, version=0
+                        )
                         db.add(link)
                     link.access_token_enc = self._seal(link.id, "access_token_enc", tokens.access_token)
                     link.refresh_token_enc = (
@@ -319,41 +337,43 @@ class TokenVault:
                 # Two first sign-ins of one user raced to insert (PostgreSQL); the second becomes an update.
                 if attempt == 2:
                     raise
-        self._remember(user_id, version, tokens.access_token, tokens.expires_at)
+        self._remember(key, version, tokens.access_token, tokens.expires_at)
 
     def forget(self, user_id: str) -> None:
-        """Drop this process's cached token for a user (the next call reads the database)."""
-        self._cache.pop(user_id, None)
+        """Drop this process's cached tokens for a user, in every environment (the next call reads the database)."""
+        for key in [key for key in self._cache if key[0] == user_id]:
+            del self._cache[key]
 
     # -- internals ------------------------------------------------------------------------------------------------
 
     async def _slow_path(self, caller: Caller) -> _Issued | tuple[_Flight, bool]:
         """A token to hand out now, or the refresh in flight to wait for (and whether this call started it)."""
         now = self._clock.time()
-        entry = self._cache.get(caller.user_id)
+        key = (caller.user_id, caller.environment_id)
+        entry = self._cache.get(key)
         if entry is not None and entry.expires_at - now > self._margin and now - entry.checked_at < entry.trusted_for:
             # Another task refreshed or re-checked while this one waited for the lock.
             return _Issued(entry.version, entry.access_token, entry.expires_at)
-        flight = self._flights.get(caller.user_id)
+        flight = self._flights.get(key)
         if flight is not None:
             return flight, False
         async with self._sessions() as db:
-            link = await db.scalar(_link_query(caller.user_id))
-        link = self._check_usable(caller.user_id, link)
+            link = await db.scalar(_link_query(key))
+        link = self._check_usable(key, link)
         expires_at = link.expires_at.timestamp()
         if expires_at - now > self._margin:
             if entry is not None and entry.version == link.version:
                 entry.checked_at = now  # unchanged since we cached it: no decryption
                 return _Issued(entry.version, entry.access_token, entry.expires_at)
             token = self._open(link, "access_token_enc")
-            self._remember(caller.user_id, link.version, token, expires_at)
+            self._remember(key, link.version, token, expires_at)
             return _Issued(link.version, token, expires_at)
         current = None
         if expires_at - now > MIN_USABLE:
             current = _Issued(link.version, self._open(link, "access_token_enc"), expires_at)
         flight = _Flight(asyncio.create_task(self._refresh(caller)), current)
-        self._flights[caller.user_id] = flight
-        flight.task.add_done_callback(functools.partial(self._landed, caller.user_id, flight))
+        self._flights[key] = flight
+        flight.task.add_done_callback(functools.partial(self._landed, key, flight))
         return flight, True
 
     async def _await_flight(self, flight: _Flight, *, started: bool) -> _Issued:
@@ -386,9 +406,9 @@ class TokenVault:
             return None
         return issued
 
-    def _landed(self, user_id: str, flight: _Flight, task: asyncio.Task[_Issued]) -> None:
-        if self._flights.get(user_id) is flight:
-            del self._flights[user_id]
+    def _landed(self, key: _Key, flight: _Flight, task: asyncio.Task[_Issued]) -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
         if not task.cancelled():
             task.exception()  # retrieved here: every waiter may have given up on it already
 
@@ -417,18 +437,19 @@ class TokenVault:
     async def _rotate(self, caller: Caller) -> _Issued:
         app = await self._app_for(caller.environment_id)
         user_id = caller.user_id
+        key = (user_id, caller.environment_id)
         async with self._sessions() as db, self._write_gate(db):
             await self._begin_locked(db)
-            link = self._check_usable(user_id, await self._locked_link(db, user_id))
+            link = self._check_usable(key, await self._locked_link(db, key))
             expires_at = link.expires_at.timestamp()
             if expires_at - self._clock.time() > self._margin:
                 # Another instance refreshed while we waited for the row: use its token.
                 issued = _Issued(link.version, self._open(link, "access_token_enc"), expires_at)
-                self._remember(user_id, issued.version, issued.access_token, expires_at)
+                self._remember(key, issued.version, issued.access_token, expires_at)
                 await db.rollback()  # releases the row lock (and expires `link`: read it before)
                 return issued
             if link.refresh_token_enc is None:
-                await self._mark_reconnect(db, link)
+                await self._mark_reconnect(db, link, key)
                 raise ToolFailure("reconnect_required", RECONNECT)
             seen = link.version
             call = asyncio.create_task(self._grant(app, self._open(link, "refresh_token_enc")))
@@ -441,7 +462,7 @@ class TokenVault:
                 raise
             if done:
                 tokens = await self._answer(caller, call, db, link)
-                return await self._store(db, link, tokens)
+                return await self._store(db, link, tokens, key)
             await db.rollback()
         logger.warning(
             "Atlassian is slow to refresh the token of user %s: row lock released, the answer will be stored late",
@@ -454,7 +475,7 @@ class TokenVault:
             raise
         async with self._sessions() as db, self._write_gate(db):
             await self._begin_locked(db)
-            link = self._check_usable(user_id, await self._locked_link(db, user_id))
+            link = self._check_usable(key, await self._locked_link(db, key))
             if link.version != seen:
                 # A sign-in or another instance's refresh landed meanwhile: the row wins. Whatever Atlassian sent us
                 # is dropped unused (a rotated pair never used does not endanger the family).
@@ -464,7 +485,7 @@ class TokenVault:
                     logger.info("dropped a late refresh of user %s: the link changed meanwhile", user_id)
                 return issued
             tokens = await self._answer(caller, call, db, link)
-            return await self._store(db, link, tokens)
+            return await self._store(db, link, tokens, key)
 
     async def _grant(self, app: AtlassianApp, refresh_token: str) -> UpstreamTokens:
         async with asyncio.timeout(self._refresh_deadline):
@@ -477,7 +498,7 @@ class TokenVault:
         try:
             return call.result()
         except GrantRevoked as exc:
-            await self._mark_reconnect(db, link)
+            await self._mark_reconnect(db, link, (caller.user_id, caller.environment_id))
             raise ToolFailure("reconnect_required", RECONNECT) from exc
         except (IdentityUnavailable, TimeoutError) as exc:
             await db.rollback()
@@ -489,7 +510,7 @@ class TokenVault:
             logger.error("Atlassian refused the app credentials on refresh: %s", exc.message)
             raise ToolFailure("idp_misconfigured", REJECTED) from exc
 
-    async def _store(self, db: AsyncSession, link: UpstreamLink, tokens: UpstreamTokens) -> _Issued:
+    async def _store(self, db: AsyncSession, link: UpstreamLink, tokens: UpstreamTokens, key: _Key) -> _Issued:
         """Persist the rotated pair before anyone uses the new access token (`link` locked in `db`)."""
         user_id = link.user_id
         link.access_token_enc = self._seal(link.id, "access_token_enc", tokens.access_token)
@@ -509,37 +530,37 @@ class TokenVault:
             logger.error("cannot store the refreshed token of user %s: %s", user_id, type(exc).__name__)
             raise ToolFailure("vault_unavailable", VAULT_UNAVAILABLE) from exc
         logger.info("refreshed the Atlassian token of user %s (link version %d)", user_id, version)
-        self._remember(user_id, version, tokens.access_token, tokens.expires_at)
+        self._remember(key, version, tokens.access_token, tokens.expires_at)
         return _Issued(version, tokens.access_token, tokens.expires_at)
 
-    def _check_usable(self, user_id: str, link: UpstreamLink | None) -> UpstreamLink:
+    def _check_usable(self, key: _Key, link: UpstreamLink | None) -> UpstreamLink:
         if link is None:
-            self._cache.pop(user_id, None)
+            self._cache.pop(key, None)
             raise ToolFailure("reconnect_required", NOT_LINKED)
         if link.status != "active":
-            self._cache.pop(user_id, None)
+            self._cache.pop(key, None)
             raise ToolFailure("reconnect_required", RECONNECT)
         return link
 
-    async def _mark_reconnect(self, db: AsyncSession, link: UpstreamLink) -> None:
+    async def _mark_reconnect(self, db: AsyncSession, link: UpstreamLink, key: _Key) -> None:
         link.status = "reconnect"
         link.version += 1
         link.updated_at = self._utc()
         await db.commit()
-        self._cache.pop(link.user_id, None)
+        self._cache.pop(key, None)
         logger.info("Atlassian refused the refresh token of user %s: link marked for reconnect", link.user_id)
         self._count_reconnect("refresh_refused")
 
-    def _remember(self, user_id: str, version: int, token: str, expires_at: float) -> None:
-        self._cache.pop(user_id, None)
+    def _remember(self, key: _Key, version: int, token: str, expires_at: float) -> None:
+        self._cache.pop(key, None)
         if len(self._cache) >= self._max_cached:
             del self._cache[next(iter(self._cache))]  # the least recently stored
-        trusted_for = staggered(self._recheck_after, user_id)
-        self._cache[user_id] = _Cached(version, token, expires_at, self._clock.time(), trusted_for)
+        trusted_for = staggered(self._recheck_after, key[0])
+        self._cache[key] = _Cached(version, token, expires_at, self._clock.time(), trusted_for)
 
-    async def _locked_link(self, db: AsyncSession, user_id: str) -> UpstreamLink | None:
+    async def _locked_link(self, db: AsyncSession, key: _Key) -> UpstreamLink | None:
         # FOR UPDATE on PostgreSQL; SQLite renders nothing here and relies on BEGIN IMMEDIATE.
-        link: UpstreamLink | None = await db.scalar(_link_query(user_id).with_for_update())
+        link: UpstreamLink | None = await db.scalar(_link_query(key).with_for_update())
         return link
 
     @staticmethod
@@ -590,8 +611,20 @@ class TokenVault:
         return datetime.fromtimestamp(self._clock.time(), UTC)
 
 
-def _link_query(user_id: str) -> Select[UpstreamLink]:
-    return select(UpstreamLink).where(UpstreamLink.user_id == user_id, UpstreamLink.idp_kind == IDP_KIND)
+def _idp_of(environment_id: str) -> ScalarSelect[str]:
+    """The id of the environment's Atlassian identity provider: whose link, whose app."""
+    return (
+        select(IdentityProvider.id)
+        .where(IdentityProvider.environment_id == environment_id, IdentityProvider.kind == IDP_KIND)
+        .scalar_subquery()
+    )
+
+
+def _link_query(key: _Key) -> Select[UpstreamLink]:
+    user_id, environment_id = key
+    return select(UpstreamLink).where(
+        UpstreamLink.user_id == user_id, UpstreamLink.identity_provider_id == _idp_of(environment_id)
+    )
 
 
 def _reason(exc: BaseException) -> str:

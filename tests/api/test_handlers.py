@@ -48,6 +48,9 @@ async def test_environments_list_show_and_create(admin: Admin) -> None:
     created = await admin.client.post(f"{PREFIX}/environments", json={"name": "staging"})
     assert created.status_code == 201
     assert created.json()["name"] == "staging" and created.json()["policy_version"] == 1
+    # Each environment's own MCP URL: the default keeps /mcp, the others /mcp/NAME.
+    assert listed[0]["mcp_url"] == f"{PUBLIC_URL.rstrip('/')}/mcp"
+    assert created.json()["mcp_url"] == f"{PUBLIC_URL.rstrip('/')}/mcp/staging"
     assert (await admin.client.get(f"{PREFIX}/environments/staging")).json()["id"] == created.json()["id"]
     # the new environment's default policy is in force on this instance at once
     assert admin.registry.version(created.json()["id"]) == 1

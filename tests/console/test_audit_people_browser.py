@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from policyarc.secrets import hash_token
 from policyarc.services.environments import ensure_environment
-from policyarc.store.models import AccessToken, AuditRecord, OAuthClient, UpstreamLink, User
+from policyarc.store.models import AccessToken, AuditRecord, IdentityProvider, OAuthClient, UpstreamLink, User
 from tests.console.conftest import assert_accessible, shoot, sign_in
 from tests.console.live import Live
 
@@ -25,6 +25,12 @@ def _seed(live: Live, records: int = 60) -> None:
     async def work() -> None:
         async with live.gateway.sessions.begin() as session:
             environment = await ensure_environment(session)
+            # A link belongs to an identity provider: the environment's, whether or not the test connected one.
+            idp = await session.scalar(
+                select(IdentityProvider).where(IdentityProvider.environment_id == environment.id)
+            ) or IdentityProvider(environment_id=environment.id, kind="atlassian", client_id="app",
+                                  client_secret_enc="x", scopes="")  # fmt: skip
+            session.add(idp)
             alice = User(id="u-alice", email="alice@example.com", display_name="Alice", idp_kind="atlassian",
                          idp_subject="acc-alice")  # fmt: skip
             bob = User(id="u-bob", email="bob@example.com", display_name="Bob", idp_kind="atlassian",
@@ -36,7 +42,8 @@ def _seed(live: Live, records: int = 60) -> None:
             )  # fmt: skip
             await session.flush()
             session.add(
-                UpstreamLink(user_id="u-bob", idp_kind="atlassian", access_token_enc="x", refresh_token_enc=None,
+                UpstreamLink(user_id="u-bob", identity_provider_id=idp.id, idp_kind="atlassian", access_token_enc="x",
+                             refresh_token_enc=None,
                              expires_at=NOW + timedelta(hours=1), scopes="read:jira-work", status="active")
             )  # fmt: skip
             session.add(

@@ -31,15 +31,22 @@ GATEWAY = "https://gw.test"
 MCP_URL = f"{GATEWAY}/mcp"
 APP_ID = "gw-e2e-app"
 APP_SECRET = "gw-e2e-app-secret"
+# A second Atlassian app, for a second environment (tests/e2e/test_environments.py).
+STAGING_APP_ID = "gw-e2e-staging-app"
+STAGING_APP_SECRET = "gw-e2e-staging-app-secret"
 CLIENT_REDIRECT = "http://127.0.0.1:33418/callback"
 SIM_SEED = {
     "apps": [
         {
-            "client_id": APP_ID,
-            "client_secret": APP_SECRET,
-            "name": "PolicyArc e2e",
+            "client_id": client_id,
+            "client_secret": secret,
+            "name": name,
             "callback_urls": [f"{GATEWAY}/oauth/idp/atlassian/callback"],
         }
+        for client_id, secret, name in (
+            (APP_ID, APP_SECRET, "PolicyArc e2e"),
+            (STAGING_APP_ID, STAGING_APP_SECRET, "PolicyArc e2e staging"),
+        )
     ]
 }
 
@@ -70,6 +77,7 @@ class Browser:
         self.email = email
         self.decision = decision
         self.visited: list[str] = []
+        self.consent_pages: list[str] = []
 
     async def authorize(self, url: str) -> httpx.Response:
         """From the client's /authorize URL to the redirect back to the client (not followed)."""
@@ -89,6 +97,7 @@ class Browser:
                 form.update({"decision": "accept", **self._user_choice(page)})
                 response = await self.http.post("http://sim/auth/authorize", data=form)
             elif url_now.path == "/oauth/consent":
+                self.consent_pages.append(page)
                 form = {**hidden_fields(page), "decision": self.decision}
                 response = await self.http.post(f"{GATEWAY}/oauth/consent", data=form)
             else:
@@ -140,6 +149,7 @@ class Product:
     gateway_app: Starlette
     sim_app: Starlette
     storages: dict[str, MemoryTokens] = field(default_factory=dict)
+    browser: Browser | None = None  # the last client's browser: the pages it went through
 
     @property
     def gateway(self) -> Gateway:
@@ -167,16 +177,23 @@ class Product:
 
     @contextlib.asynccontextmanager
     async def client(
-        self, email: str, *, scope: str | None = None, mode: str = "legacy", decision: str = "allow"
+        self,
+        email: str,
+        *,
+        scope: str | None = None,
+        mode: str = "legacy",
+        decision: str = "allow",
+        server_url: str = MCP_URL,
     ) -> AsyncIterator[Client]:
-        """An MCP SDK client for `email`: discovers, registers, signs in through Atlassian, consents.
+        """An MCP SDK client for `email` at `server_url` (an environment's MCP URL): discovers, registers, signs in
+        through Atlassian, consents. Its tokens are kept per (email, server URL) in `storages`.
 
         Without `scope` the client asks for what the gateway's first 401 names (jira:issues:read) and steps up
         on a 403 insufficient_scope, as MCP clients do. With `scope` it stands for a client configured to ask
         for those scopes up front: the SDK client takes its scope from the 401 challenge, so the challenge it
         sees names `scope`.
         """
-        browser = Browser(self.gateway_app, self.sim_app, email, decision)
+        browser = self.browser = Browser(self.gateway_app, self.sim_app, email, decision)
         redirect: dict[str, str] = {}
 
         async def on_redirect(url: str) -> None:
@@ -188,9 +205,9 @@ class Product:
                 raise RuntimeError(f"authorization failed: {redirect}")
             return AuthorizationCodeResult(code=redirect["code"], state=redirect.get("state"), iss=redirect.get("iss"))
 
-        storage = self.storages.setdefault(email, MemoryTokens())
+        storage = self.storages.setdefault(email if server_url == MCP_URL else f"{email} {server_url}", MemoryTokens())
         auth = OAuthClientProvider(
-            server_url=MCP_URL,
+            server_url=server_url,
             client_metadata=OAuthClientMetadata(
                 redirect_uris=[CLIENT_REDIRECT],
                 client_name="e2e client",
@@ -205,8 +222,45 @@ class Product:
         if scope is not None:
             transport = AsksUpFront(transport, scope)
         http = httpx2.AsyncClient(transport=transport, auth=auth, timeout=30)
-        async with http, Client(streamable_http_client(MCP_URL, http_client=http), mode=mode) as client:  # type: ignore[arg-type]
+        async with http, Client(streamable_http_client(server_url, http_client=http), mode=mode) as client:  # type: ignore[arg-type]
             yield client
+
+
+async def add_environment(
+    product: Product, name: str, *, client_id: str, client_secret: str, site: str
+) -> tuple[str, str]:
+    """A second environment as an admin makes one: created, its own Atlassian app, a Jira connector for `site`.
+    The running gateway picks it up as the admin API would make it (reloads); returns (its id, its MCP URL)."""
+    from policyarc.services import add_jira_connector, create_environment, mcp_url, set_idp
+
+    gateway = product.gateway
+    async with gateway.sessions.begin() as session:
+        environment = await create_environment(session, name, actor="e2e")
+        await set_idp(
+            session,
+            environment,
+            gateway.keyring,
+            kind="atlassian",
+            client_id=client_id,
+            client_secret=client_secret,
+            scopes=None,
+            public_url=gateway.settings.public_url,
+            actor="e2e",
+        )
+        await add_jira_connector(
+            session,
+            environment,
+            site=site,
+            cloud_id=None,
+            http=gateway.http,
+            site_url_template=gateway.settings.atlassian_site_url,
+            actor="e2e",
+        )
+        environment_id = environment.id
+    await gateway.environments.reload()
+    await gateway.connectors.reload()
+    await gateway.policy_watcher.reload()
+    return environment_id, mcp_url(gateway.settings.public_url, name)
 
 
 @contextlib.asynccontextmanager

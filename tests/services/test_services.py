@@ -19,7 +19,16 @@ from policyarc.services import (
     show_policy,
 )
 from policyarc.store import session_factory
-from policyarc.store.models import AdminChange, Environment, Policy, UpstreamLink, User, new_id, utcnow
+from policyarc.store.models import (
+    AdminChange,
+    Environment,
+    IdentityProvider,
+    Policy,
+    UpstreamLink,
+    User,
+    new_id,
+    utcnow,
+)
 
 
 async def test_instances_starting_together_make_one_default_environment(engine: AsyncEngine) -> None:
@@ -76,8 +85,12 @@ async def test_reencrypt_moves_every_secret_to_the_primary_and_skips_what_it_can
         user = User(id=new_id(), email="a@example.com", idp_kind="atlassian", idp_subject="acc")
         session.add(user)
         await session.flush()
-        link = UpstreamLink(id=new_id(), user_id=user.id, idp_kind="atlassian", access_token_enc="",
-                            refresh_token_enc=None, expires_at=utcnow(), scopes="", version=7)  # fmt: skip
+        idp_id = await session.scalar(
+            select(IdentityProvider.id).where(IdentityProvider.environment_id == environment.id)
+        )
+        link = UpstreamLink(id=new_id(), user_id=user.id, identity_provider_id=idp_id, idp_kind="atlassian",
+                            access_token_enc="", refresh_token_enc=None, expires_at=utcnow(), scopes="",
+                            version=7)  # fmt: skip
         link.access_token_enc = old.encrypt("at-1", aad=column_aad("upstream_links", "access_token_enc", link.id))
         link.refresh_token_enc = KeyRing.generate("gone").encrypt(
             "rt-1", aad=column_aad("upstream_links", "refresh_token_enc", link.id)

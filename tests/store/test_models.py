@@ -5,10 +5,23 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, StatementError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from policyarc.store import session_factory
-from policyarc.store.models import AuditRecord, Environment, UpstreamLink, User
+from policyarc.store.models import AuditRecord, Environment, IdentityProvider, UpstreamLink, User, new_id
+
+
+async def _idp(session: AsyncSession, name: str = "default") -> str:
+    """An environment with an Atlassian identity provider: what a link belongs to. Returns the IdP's id."""
+    environment = Environment(id=new_id(), name=name)
+    session.add(environment)
+    await session.flush()
+    idp = IdentityProvider(
+        id=new_id(), environment_id=environment.id, kind="atlassian", client_id="app", client_secret_enc="x", scopes=""
+    )
+    session.add(idp)
+    await session.flush()
+    return idp.id
 
 
 async def test_timestamps_come_back_as_aware_utc(engine: AsyncEngine) -> None:
@@ -19,9 +32,11 @@ async def test_timestamps_come_back_as_aware_utc(engine: AsyncEngine) -> None:
         user = User(idp_kind="atlassian", idp_subject="acc-1", email="alice@example.com")
         session.add(user)
         await session.flush()
+        idp_id = await _idp(session)
         session.add(
             UpstreamLink(
                 user_id=user.id,
+                identity_provider_id=idp_id,
                 idp_kind="atlassian",
                 access_token_enc="v1.k.x",
                 expires_at=expires,
@@ -47,8 +62,16 @@ async def test_time_comparisons_work_across_offsets(engine: AsyncEngine) -> None
         user = User(idp_kind="atlassian", idp_subject="acc-1")
         session.add(user)
         await session.flush()
+        idp_id = await _idp(session)
         session.add(
-            UpstreamLink(user_id=user.id, idp_kind="atlassian", access_token_enc="x", expires_at=now, scopes="")
+            UpstreamLink(
+                user_id=user.id,
+                identity_provider_id=idp_id,
+                idp_kind="atlassian",
+                access_token_enc="x",
+                expires_at=now,
+                scopes="",
+            )
         )
 
     later_elsewhere = (now + timedelta(minutes=1)).astimezone(timezone(timedelta(hours=-8)))
@@ -71,9 +94,15 @@ async def test_deleting_a_user_deletes_their_tokens(engine: AsyncEngine) -> None
         user = User(idp_kind="atlassian", idp_subject="acc-1")
         session.add(user)
         await session.flush()
+        idp_id = await _idp(session)
         session.add(
             UpstreamLink(
-                user_id=user.id, idp_kind="atlassian", access_token_enc="x", expires_at=datetime.now(UTC), scopes=""
+                user_id=user.id,
+                identity_provider_id=idp_id,
+                idp_kind="atlassian",
+                access_token_enc="x",
+                expires_at=datetime.now(UTC),
+                scopes="",
             )
         )
 
@@ -89,6 +118,7 @@ async def test_foreign_keys_are_enforced(engine: AsyncEngine) -> None:
             session.add(
                 UpstreamLink(
                     user_id="nobody",
+                    identity_provider_id="nowhere",
                     idp_kind="atlassian",
                     access_token_enc="x",
                     expires_at=datetime.now(UTC),
@@ -97,25 +127,31 @@ async def test_foreign_keys_are_enforced(engine: AsyncEngine) -> None:
             )
 
 
-async def test_one_link_per_user_and_idp(engine: AsyncEngine) -> None:
+async def test_one_link_per_user_and_identity_provider(engine: AsyncEngine) -> None:
     sessions = session_factory(engine)
+
+    def link(user_id: str, idp_id: str) -> UpstreamLink:
+        return UpstreamLink(
+            user_id=user_id,
+            identity_provider_id=idp_id,
+            idp_kind="atlassian",
+            access_token_enc="x",
+            expires_at=datetime.now(UTC),
+            scopes="",
+        )
+
     async with sessions.begin() as session:
         user = User(idp_kind="atlassian", idp_subject="acc-1")
         session.add(user)
         await session.flush()
         user_id = user.id
-        session.add(
-            UpstreamLink(
-                user_id=user_id, idp_kind="atlassian", access_token_enc="x", expires_at=datetime.now(UTC), scopes=""
-            )
-        )
+        idp_id = await _idp(session)
+        staging_idp_id = await _idp(session, "staging")
+        # Another environment's Atlassian app: a link of its own (each refreshes with its own app).
+        session.add_all([link(user_id, idp_id), link(user_id, staging_idp_id)])
     with pytest.raises(IntegrityError):
         async with sessions.begin() as session:
-            session.add(
-                UpstreamLink(
-                    user_id=user_id, idp_kind="atlassian", access_token_enc="y", expires_at=datetime.now(UTC), scopes=""
-                )
-            )
+            session.add(link(user_id, idp_id))
 
 
 async def test_audit_ids_increase(engine: AsyncEngine) -> None:

@@ -109,7 +109,7 @@ class Call:
 
 async def list_environments(api: AdminApi, call: Call) -> EnvironmentList:
     async with api.sessions() as session:
-        return EnvironmentList(items=await services.list_environments(session))
+        return EnvironmentList(items=await services.list_environments(session, public_url=api.public_url))
 
 
 async def create_environment(api: AdminApi, call: Call) -> services.EnvironmentView:
@@ -117,7 +117,7 @@ async def create_environment(api: AdminApi, call: Call) -> services.EnvironmentV
     async with api.sessions() as session:
         environment = await services.create_environment(session, body.name, actor=call.actor)
         await session.commit()
-        view = await services.describe_environment(session, environment)
+        view = await services.describe_environment(session, environment, public_url=api.public_url)
     await api.changed("environment", view.id)
     return view
 
@@ -125,7 +125,7 @@ async def create_environment(api: AdminApi, call: Call) -> services.EnvironmentV
 async def get_environment(api: AdminApi, call: Call) -> services.EnvironmentView:
     async with api.sessions() as session:
         environment = await services.get_environment(session, call.path["environment"])
-        return await services.describe_environment(session, environment)
+        return await services.describe_environment(session, environment, public_url=api.public_url)
 
 
 async def get_idp(api: AdminApi, call: Call) -> services.IdpView:

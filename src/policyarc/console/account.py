@@ -21,7 +21,7 @@ from policyarc.services.admins import (
     start_session,
 )
 from policyarc.services.dashboard import environment_overview
-from policyarc.services.environments import DEFAULT_ENVIRONMENT, get_environment
+from policyarc.services.environments import DEFAULT_ENVIRONMENT, get_environment, mcp_url
 from policyarc.services.errors import ServiceError
 
 __all__ = ["AccountPages"]
@@ -171,7 +171,7 @@ class AccountPages:
             "dashboard.html",
             **await self.frame(request, signed_in, name),
             overview=overview,
-            mcp_url=f"{self.api.public_url.rstrip('/')}/mcp",
+            mcp_url=mcp_url(self.api.public_url, name),
         )
 
     async def admins(self, request: Request, signed_in: SignedIn) -> Response:

@@ -101,7 +101,7 @@ class Console:
     async def frame(self, request: Request, signed_in: SignedIn, env_name: str | None) -> dict[str, Any]:
         """What the layout needs: the admin, the CSRF token, the environments for the switcher."""
         async with self.api.sessions() as db:
-            environments = await list_environments(db)
+            environments = await list_environments(db, public_url=self.api.public_url)
         return {
             "admin": signed_in.admin,
             "csrf": signed_in.csrf,

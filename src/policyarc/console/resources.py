@@ -18,7 +18,7 @@ from policyarc.console.core import PREFIX, Console
 from policyarc.policy.reach import scope_reach
 from policyarc.services.audit import AuditFilter, tail_audit
 from policyarc.services.connectors import add_jira_connector, list_connectors, remove_connector, resolve_site
-from policyarc.services.environments import get_environment
+from policyarc.services.environments import DEFAULT_ENVIRONMENT, get_environment, mcp_url
 from policyarc.services.errors import NotFound, ServiceError
 from policyarc.services.idp import show_idp
 from policyarc.services.policies import show_policy
@@ -78,8 +78,8 @@ class ResourcePages:
         self.console = console
         self.api = console.api
 
-    def mcp_url(self) -> str:
-        return f"{self.api.public_url.rstrip('/')}/mcp"
+    def mcp_url(self, environment_name: str) -> str:
+        return mcp_url(self.api.public_url, environment_name)
 
     async def _idp_connected(self, db: Any, environment: Environment) -> dict[str, bool]:
         connected = {}
@@ -195,8 +195,8 @@ class ResourcePages:
                 for r in reversed(await tail_audit(db, AuditFilter(environment_id=environment.id, limit=200)))
                 if r.tool in tools
             ][:20]
-        mcp_url = self.mcp_url()
-        setups = client_setups(f"policyarc-{slug}", mcp_url)
+        url = self.mcp_url(name)
+        setups = client_setups(_server_name(name, slug), url)
         return self.console.render.page(
             "connector_status.html",
             **await self.console.frame(request, signed_in, name),
@@ -205,7 +205,7 @@ class ResourcePages:
             idp_ok=idp_ok,
             reach=scope_reach(policy.text, chosen.scopes),
             calls=calls,
-            mcp_url=mcp_url,
+            mcp_url=url,
             claude_code=setups[0].snippet,
             just_connected=request.query_params.get("connected") == "1",
         )
@@ -228,8 +228,8 @@ class ResourcePages:
         return self.console.render.page(
             "clients_setup.html",
             **await self.console.frame(request, signed_in, name),
-            mcp_url=self.mcp_url(),
-            setups=client_setups("policyarc-jira", self.mcp_url()),
+            mcp_url=self.mcp_url(name),
+            setups=client_setups(_server_name(name), self.mcp_url(name)),
         )
 
     def routes(self) -> list[BaseRoute]:
@@ -244,3 +244,9 @@ class ResourcePages:
             Route(f"{base}/connectors/{{slug}}/disconnect", page(self.disconnect), methods=["POST"]),
             Route(f"{base}/clients", page(self.clients), methods=["GET"]),
         ]
+
+
+def _server_name(environment_name: str, slug: str = "jira") -> str:
+    """The name a client gives the server: one per environment, so production and staging can sit side by side."""
+    base = f"policyarc-{slug}"
+    return base if environment_name == DEFAULT_ENVIRONMENT else f"{base}-{environment_name}"

@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from policyarc.console.account import AccountPages
 from policyarc.console.audit import AuditPages
 from policyarc.console.core import PREFIX, Console
+from policyarc.console.environments import EnvironmentPages
 from policyarc.console.identity import IdentityPages
 from policyarc.console.people import PeoplePages
 from policyarc.console.policy import PolicyPages
@@ -28,5 +29,6 @@ def create_console_routes(console: Console) -> list[BaseRoute]:
         *AuditPages(console).routes(),
         *PeoplePages(console).routes(),
         *PolicyPages(console).routes(),
+        *EnvironmentPages(console).routes(),
         Mount(f"{PREFIX}/static", StaticFiles(packages=[("policyarc.console", "static")]), name="console-static"),
     ]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.routing import BaseRoute
 
+from policyarc.environments import EnvironmentDirectory
 from policyarc.identity.atlassian import AtlassianIdentity
 from policyarc.mcp_endpoint import PolicyCheck
 from policyarc.oauth.cimd import MetadataDocumentFetcher
@@ -41,8 +42,10 @@ def build_oauth(
     links: LinkStore,
     documents: MetadataDocumentFetcher,
     limiters: OAuthLimiters | None = None,
+    environments: EnvironmentDirectory | None = None,
 ) -> OAuthParts:
-    """`limiters` defaults to in-process token buckets at the rates in `config`."""
+    """`limiters` defaults to in-process token buckets at the rates in `config`; `environments` to the config's
+    environment alone."""
     resolver = TokenResolver(sessions=sessions, config=config, clock=clock)
     provider = GatewayAuthProvider(
         sessions=sessions,
@@ -51,6 +54,7 @@ def build_oauth(
         clock=clock,
         metadata_documents=documents,
         revocation_listeners=[resolver],
+        environments=environments,
     )
     cookies = CookieJar(secure=config.secure_cookies)
     idp_test = IdpTest(

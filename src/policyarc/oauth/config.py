@@ -32,11 +32,12 @@ def utc(clock: Clock, offset: float = 0.0) -> datetime:
 
 @dataclass(frozen=True)
 class OAuthConfig:
-    """The gateway as an authorization server for one environment's MCP endpoint.
+    """The gateway as an authorization server for its environments' MCP endpoints.
 
-    `issuer` is `Settings.public_url` (no trailing slash); the MCP resource is `{issuer}/mcp` (RFC 8707), and every
-    token is bound to it. `scopes` is the gateway's scope registry (the connectors' tool scopes): the ceiling of
-    what any client may ask for; policy decides what it gets.
+    `issuer` is `Settings.public_url` (no trailing slash); `environment_id` is the default environment, whose MCP
+    resource is `{issuer}/mcp` (RFC 8707); another environment NAME's is `{issuer}/mcp/NAME` (`environments.py`),
+    and every token is bound to the resource of the environment it was issued for. `scopes` is the gateway's scope
+    registry (the connectors' tool scopes): the ceiling of what any client may ask for; policy decides what it gets.
     """
 
     issuer: str

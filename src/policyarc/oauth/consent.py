@@ -50,7 +50,7 @@ class ConsentPages:
         self._policy = policy
         self._clock = clock
         self._cookies = cookies
-        self._environment_id = provider.config.environment_id
+        self._default_environment_id = provider.config.environment_id
 
     def routes(self) -> list[Route]:
         return [Route(CONSENT_PATH, self.show, methods=["GET"]), Route(CONSENT_PATH, self.decide, methods=["POST"])]
@@ -68,11 +68,13 @@ class ConsentPages:
             user = await session_user(db, raw_session, now=now)
             if user is None or raw_session is None:
                 return RedirectResponse(f"/oauth/login?request={request_id}", status_code=303)
-            before = await db.get(models.Consent, (user.id, asked.client_id, self._environment_id))
+            environment_id = asked.environment_id or self._default_environment_id
+            before = await db.get(models.Consent, (user.id, asked.client_id, environment_id))
         client = await self._provider.get_client(asked.client_id)
         if client is None:
             return message_page("Unknown client", "The MCP client is no longer registered. " + _START_AGAIN)
-        caller = caller_for(user, client, self._environment_id, asked.scopes)
+        environment = await self._provider.environments.find_id(environment_id)
+        caller = caller_for(user, client, environment_id, asked.scopes)
         granted = [scope for scope in asked.scopes if self._policy.allowed(caller, scope)]
         # A client chose its name, id and redirect URI itself: shown only as display_text() leaves them.
         return consent_page(
@@ -85,6 +87,7 @@ class ConsentPages:
             hidden={"request": request_id, "csrf": csrf_token(raw_session, request_id)},
             action=CONSENT_PATH,
             consented_before=before is not None and set(asked.scopes) <= set(before.scopes.split()),
+            environment=environment.name if environment is not None else "",
         )
 
     async def decide(self, request: Request) -> Response:
@@ -108,8 +111,9 @@ class ConsentPages:
             await pending.drop(db, request_id)  # one decision per request
             client = await self._provider.get_client(asked.client_id)
             granted: list[str] = []
+            environment_id = asked.environment_id or self._default_environment_id
             if client is not None and decision == "allow":
-                caller = caller_for(user, client, self._environment_id, asked.scopes)
+                caller = caller_for(user, client, environment_id, asked.scopes)
                 granted = [scope for scope in asked.scopes if self._policy.allowed(caller, scope)]
             if not granted:
                 description = "policy grants none of the scopes" if decision == "allow" else "the user denied it"
@@ -118,14 +122,16 @@ class ConsentPages:
                         asked.redirect_uri, error="access_denied", error_description=description, state=asked.state
                     )
                 )
-            await self._remember(db, user.id, asked.client_id, granted)
+            await self._remember(db, user.id, asked.client_id, environment_id, granted)
             location = await self._provider.issue_code(db, asked, user_id=user.id, scopes=granted)
         return _back(location)
 
-    async def _remember(self, db: AsyncSession, user_id: str, client_id: str, scopes: list[str]) -> None:
-        row = await db.get(models.Consent, (user_id, client_id, self._environment_id))
+    async def _remember(
+        self, db: AsyncSession, user_id: str, client_id: str, environment_id: str, scopes: list[str]
+    ) -> None:
+        row = await db.get(models.Consent, (user_id, client_id, environment_id))
         if row is None:
-            row = models.Consent(user_id=user_id, client_id=client_id, environment_id=self._environment_id)
+            row = models.Consent(user_id=user_id, client_id=client_id, environment_id=environment_id)
             db.add(row)
         row.scopes = " ".join(scopes)
         row.granted_at = utc(self._clock)

@@ -6,9 +6,14 @@ with Atlassian" page: there is one IdP, so the page would only cost a click). Th
 random, stored hashed with the pending request, and bound to a `__Host-policyarc_login` cookie, so a callback
 delivered to another browser (login CSRF, a leaked callback URL) is refused.
 
+Each environment has its own Atlassian app: the pending request names the environment its `resource` picked, the
+browser goes to that environment's app, and the round trip's state records the environment, so the callback (one
+URL for all environments) exchanges the code with the same app.
+
 The callback exchanges the code with the app's client secret (Atlassian 3LO has no PKCE), reads the profile and
 the sites the user can reach, refuses a user who cannot reach the environment's connector site, stores the
-Atlassian tokens encrypted in `upstream_links`, opens a 12-hour browser session and moves on to consent.
+Atlassian tokens encrypted in `upstream_links` (the link of that environment's identity provider), opens a
+12-hour browser session and moves on to consent.
 """
 
 from __future__ import annotations
@@ -68,7 +73,9 @@ class _Refused(Exception):
 class LinkStore(Protocol):
     """Where a fresh sign-in's Atlassian tokens go (the token vault)."""
 
-    async def store_link(self, user_id: str, tokens: UpstreamTokens, cloud_ids: Sequence[str]) -> None: ...
+    async def store_link(
+        self, user_id: str, tokens: UpstreamTokens, cloud_ids: Sequence[str], *, environment_id: str
+    ) -> None: ...
 
 
 class Federation:
@@ -112,16 +119,19 @@ class Federation:
                 return message_page("This sign-in link has expired", _START_AGAIN)
             if not pending.same_browser(asked, self._cookies.read(request, AUTHORIZE_COOKIE)):
                 return other_browser_page()
-            if await session_user(db, self._cookies.read(request, SESSION_COOKIE), now=now) is not None:
+            environment_id = asked.environment_id or self._config.environment_id
+            if await self._signed_in_here(db, request, environment_id, now):
                 return _see_other(_consent_url(request_id))
             try:
-                app = await self._app(db)
+                app = await self._app(db, environment_id)
             except _Refused as refused:
                 return refused.response
             nonce = new_token("pa_ln_")
             state = await pending.save_round_trip(
                 db,
-                pending.IdpRoundTrip(request_id=request_id, cookie_hash=hash_token(nonce)),
+                pending.IdpRoundTrip(
+                    request_id=request_id, cookie_hash=hash_token(nonce), environment_id=environment_id
+                ),
                 expires_at=utc(self._clock, _ROUND_TRIP_TTL),
             )
         hint = request.query_params.get("login_hint")
@@ -163,18 +173,23 @@ class Federation:
             self._cookies.clear(response, LOGIN_COOKIE)
             return response
         try:
-            response = await self._finish(request_id=trip.request_id, code=params["code"], now=now)
+            response = await self._finish(
+                request_id=trip.request_id,
+                environment_id=trip.environment_id or self._config.environment_id,
+                code=params["code"],
+                now=now,
+            )
         except _Refused as refused:
             response = refused.response
         self._cookies.clear(response, LOGIN_COOKIE)
         return response
 
-    async def _finish(self, *, request_id: str, code: str, now: datetime) -> Response:
+    async def _finish(self, *, request_id: str, environment_id: str, code: str, now: datetime) -> Response:
         async with self._sessions() as db:
             if await pending.load_pending(db, request_id, now=now) is None:
                 return message_page("This sign-in has expired", _START_AGAIN)
-            app = await self._app(db)
-            needed = await self._connector_sites(db)
+            app = await self._app(db, environment_id)
+            needed = await self._connector_sites(db, environment_id)
         try:
             tokens = await self._identity.exchange_code(app, code=code, redirect_uri=self.callback_url)
             profile = await self._identity.me(tokens.access_token)
@@ -194,16 +209,37 @@ class Federation:
         async with self._sessions() as db, db.begin():
             user = await self._upsert_user(db, profile, now)
         # The vault writes the link (under the same lock as its refreshes) once the user row is committed.
-        await self._links.store_link(user.id, tokens, [site.cloud_id for site in sites])
+        await self._links.store_link(user.id, tokens, [site.cloud_id for site in sites], environment_id=environment_id)
         async with self._sessions() as db, db.begin():
             session = await create_session(db, user.id, expires_at=utc(self._clock, self._config.session_ttl))
         response = _see_other(_consent_url(request_id))
         self._cookies.set(response, SESSION_COOKIE, session, max_age=self._config.session_ttl)
         return response
 
-    async def _app(self, db: AsyncSession) -> AtlassianApp:
+    async def _signed_in_here(self, db: AsyncSession, request: Request, environment_id: str, now: datetime) -> bool:
+        """A gateway session, and an Atlassian link for this environment's app: sign-in can be skipped.
+
+        A session opened by signing in to another environment does not do: its Atlassian tokens belong to that
+        environment's app, so this one would have no link to call Jira with.
+        """
+        user = await session_user(db, self._cookies.read(request, SESSION_COOKIE), now=now)
+        if user is None:
+            return False
+        linked = await db.scalar(
+            select(models.UpstreamLink.id)
+            .join(models.IdentityProvider, models.IdentityProvider.id == models.UpstreamLink.identity_provider_id)
+            .where(
+                models.UpstreamLink.user_id == user.id,
+                models.UpstreamLink.status == "active",
+                models.IdentityProvider.environment_id == environment_id,
+                models.IdentityProvider.kind == IDP_KIND,
+            )
+        )
+        return linked is not None
+
+    async def _app(self, db: AsyncSession, environment_id: str) -> AtlassianApp:
         try:
-            app = await load_atlassian_app(db, self._keyring, self._config.environment_id)
+            app = await load_atlassian_app(db, self._keyring, environment_id)
         except DecryptionError as exc:
             logger.error("cannot decrypt the Atlassian client secret: %s", exc)
             raise _Refused(
@@ -223,11 +259,11 @@ class Federation:
             )
         return app
 
-    async def _connector_sites(self, db: AsyncSession) -> dict[str, str]:
+    async def _connector_sites(self, db: AsyncSession, environment_id: str) -> dict[str, str]:
         """Cloud id -> site name, for every connector of the environment that names a site."""
         rows = await db.execute(
             select(models.Connector.cloud_id, models.Connector.site).where(
-                models.Connector.environment_id == self._config.environment_id, models.Connector.cloud_id.is_not(None)
+                models.Connector.environment_id == environment_id, models.Connector.cloud_id.is_not(None)
             )
         )
         return {str(cloud_id): str(site or cloud_id) for cloud_id, site in rows.all()}

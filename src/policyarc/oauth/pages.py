@@ -60,6 +60,7 @@ def consent_page(
     hidden: Mapping[str, str],
     action: str,
     consented_before: bool,
+    environment: str = "",
 ) -> HTMLResponse:
     """The consent form. Client-chosen values (name, id, redirect host) come through `display.display_text`;
     the redirect host stands out because a name proves nothing, while the host is where the code will go."""
@@ -76,6 +77,7 @@ def consent_page(
         hidden=dict(hidden),
         action=action,
         consented_before=consented_before,
+        environment=environment,
     )
 
 

@@ -46,16 +46,18 @@ class PendingAuthorization:
     # SHA-256 of the `policyarc_authorize` cookie of the browser that opened /authorize (browser_binding.py);
     # None only for a request stored without one, which no browser can then continue.
     browser_hash: str | None = None
+    # The environment `resource` names; "" only in a request stored before environments were served (the default).
+    environment_id: str = ""
 
 
 @dataclass(frozen=True)
 class IdpRoundTrip:
     request_id: str
     cookie_hash: str
-    # "sign-in" for an MCP client's authorization; "test" for an admin's test sign-in from the console, which
-    # names the environment whose Atlassian app it tries.
+    # Whose Atlassian app the round trip went to: the callback exchanges the code with the same app. "sign-in" for
+    # an MCP client's authorization; "test" for an admin's test sign-in from the console (oauth/idp_test.py).
+    environment_id: str = ""
     purpose: str = "sign-in"
-    environment_id: str | None = None
 
 
 async def save_pending(db: AsyncSession, pending: PendingAuthorization, *, expires_at: datetime) -> str:
@@ -79,6 +81,7 @@ async def load_pending(db: AsyncSession, request_id: str, *, now: datetime) -> P
         state=payload.get("state"),
         resource=payload["resource"],
         browser_hash=payload.get("browser_hash"),
+        environment_id=str(payload.get("environment_id") or ""),
     )
 
 
@@ -116,8 +119,8 @@ async def take_round_trip(db: AsyncSession, state: str, *, now: datetime) -> Idp
     return IdpRoundTrip(
         request_id=payload["request_id"],
         cookie_hash=payload["cookie_hash"],
+        environment_id=str(payload.get("environment_id") or ""),
         purpose=payload.get("purpose", "sign-in"),
-        environment_id=payload.get("environment_id"),
     )
 
 

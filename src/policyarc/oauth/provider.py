@@ -3,8 +3,9 @@
 Every token, code and client secret is a random string stored only as its SHA-256 (`policyarc.secrets`). Codes
 live five minutes and are single use: a second exchange revokes what the first one issued (RFC 6749 section
 4.1.2). Each code starts a refresh *family*; refresh tokens rotate, and presenting a rotated one again revokes
-the whole family (OAuth 2.1 section 4.3.1, refresh token reuse detection). Every token is bound to this gateway's
-MCP resource (RFC 8707).
+the whole family (OAuth 2.1 section 4.3.1, refresh token reuse detection). Every token is bound to the MCP
+resource of one environment (RFC 8707): the `resource` given at /authorize picks the environment (none: the
+default one), and its code, tokens and consent carry that environment from then on; a refresh keeps it.
 
 The user's part (sign-in at Atlassian, consent) happens between `authorize()` and the code: see federation.py and
 consent.py, which finish with `issue_code()`.
@@ -34,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policyarc.caller import Caller
+from policyarc.environments import EnvironmentDirectory
 from policyarc.mcp_endpoint import PolicyCheck
 from policyarc.oauth import pending
 from policyarc.oauth.bounds import code_challenge_problem, registration_problem
@@ -52,10 +54,12 @@ _USE_PRECISION = timedelta(hours=1)  # how stale `last_used_at` may be; expiry i
 
 class GatewayCode(AuthorizationCode):
     code_hash: str
+    environment_id: str
 
 
 class GatewayRefreshToken(RefreshToken):
     family: str
+    environment_id: str
 
 
 class RevocationListener(Protocol):
@@ -73,9 +77,14 @@ class GatewayAuthProvider:
         clock: Clock,
         metadata_documents: MetadataDocumentFetcher | None = None,
         revocation_listeners: Sequence[RevocationListener] = (),
+        environments: EnvironmentDirectory | None = None,
     ) -> None:
+        """`environments` defaults to the config's environment alone, served at `{issuer}/mcp`."""
         self._sessions = sessions
         self._config = config
+        self._environments = environments or EnvironmentDirectory(
+            None, public_url=config.issuer, known={"default": config.environment_id}
+        )
         self._policy = policy
         self._clock = clock
         self._documents = metadata_documents
@@ -84,6 +93,10 @@ class GatewayAuthProvider:
     @property
     def config(self) -> OAuthConfig:
         return self._config
+
+    @property
+    def environments(self) -> EnvironmentDirectory:
+        return self._environments
 
     def add_revocation_listener(self, listener: RevocationListener) -> None:
         self._listeners.append(listener)
@@ -177,9 +190,16 @@ class GatewayAuthProvider:
         self, client: OAuthClientInformationFull, params: AuthorizationParams, *, browser_hash: str | None = None
     ) -> str:
         """Store the request pending sign-in and consent, bound to `browser_hash` (see browser_binding.py)."""
-        resource = params.resource or self._config.resource_url
-        if resource.rstrip("/") != self._config.resource_url:
-            raise AuthorizeError("invalid_target", f"this server issues tokens for {self._config.resource_url} only")
+        resource, environment_id = self._config.resource_url, self._config.environment_id
+        if params.resource:
+            environment = await self._environments.find_resource(params.resource)
+            if environment is None:
+                raise AuthorizeError(
+                    "invalid_target",
+                    f"this server has no MCP endpoint at {params.resource[:200]}; its default one is "
+                    f"{self._config.resource_url}",
+                )
+            resource, environment_id = environment.resource, environment.id
         if (malformed := code_challenge_problem(params.code_challenge)) is not None:
             raise AuthorizeError("invalid_request", malformed)
         async with self._sessions() as db, db.begin():
@@ -193,8 +213,9 @@ class GatewayAuthProvider:
                     code_challenge=params.code_challenge,
                     scopes=tuple(dict.fromkeys(scopes)),
                     state=params.state,
-                    resource=self._config.resource_url,
+                    resource=resource,
                     browser_hash=browser_hash,
+                    environment_id=environment_id,
                 ),
                 expires_at=utc(self._clock, self._config.pending_ttl),
             )
@@ -217,7 +238,7 @@ class GatewayAuthProvider:
                 code_hash=hash_token(code),
                 client_id=request.client_id,
                 user_id=user_id,
-                environment_id=self._config.environment_id,
+                environment_id=request.environment_id or self._config.environment_id,
                 redirect_uri=request.redirect_uri,
                 redirect_uri_provided_explicitly=request.redirect_uri_provided_explicitly,
                 code_challenge=request.code_challenge,
@@ -245,6 +266,7 @@ class GatewayAuthProvider:
             return GatewayCode(
                 code=authorization_code,
                 code_hash=code_hash,
+                environment_id=row.environment_id,
                 scopes=row.scopes.split(),
                 expires_at=row.expires_at.timestamp(),
                 client_id=row.client_id,
@@ -274,6 +296,7 @@ class GatewayAuthProvider:
                     user_id=str(authorization_code.subject),
                     scopes=authorization_code.scopes,
                     resource=authorization_code.resource or self._config.resource_url,
+                    environment_id=authorization_code.environment_id,
                     family=_family_of(authorization_code.code_hash),
                 )
         # Lost a race with another exchange of the same code: treat it as the replay it is. The revocation is
@@ -299,6 +322,7 @@ class GatewayAuthProvider:
             return GatewayRefreshToken(
                 token=refresh_token,
                 family=row.family,
+                environment_id=row.environment_id,
                 client_id=row.client_id,
                 scopes=row.scopes.split(),
                 expires_at=int(row.expires_at.timestamp()),
@@ -322,7 +346,7 @@ class GatewayAuthProvider:
             )
             if cast(CursorResult[Any], rotated).rowcount == 1:
                 user_id = str(refresh_token.subject)
-                granted = await self._still_granted(db, client, user_id, scopes)
+                granted = await self._still_granted(db, client, user_id, scopes, refresh_token.environment_id)
                 if not granted:  # raised inside: the rotation is rolled back, the token still works
                     raise TokenError("invalid_scope", "policy no longer grants any of these scopes; sign in again")
                 return await self._issue(
@@ -331,6 +355,7 @@ class GatewayAuthProvider:
                     user_id=user_id,
                     scopes=granted,
                     resource=refresh_token.resource or self._config.resource_url,
+                    environment_id=refresh_token.environment_id,
                     family=refresh_token.family,
                 )
         # Lost a race with another use of the same refresh token (OAuth 2.1 section 4.3.1): as for codes, the
@@ -339,12 +364,17 @@ class GatewayAuthProvider:
         raise TokenError("invalid_grant", "refresh token was already used")
 
     async def _still_granted(
-        self, db: AsyncSession, client: OAuthClientInformationFull, user_id: str, scopes: Sequence[str]
+        self,
+        db: AsyncSession,
+        client: OAuthClientInformationFull,
+        user_id: str,
+        scopes: Sequence[str],
+        environment_id: str,
     ) -> list[str]:
         user = await db.get(models.User, user_id)
         if user is None:
             return []
-        caller = caller_for(user, client, self._config.environment_id, scopes)
+        caller = caller_for(user, client, environment_id, scopes)
         return [scope for scope in scopes if self._policy.allowed(caller, scope)]
 
     # --- access tokens and revocation ------------------------------------------------------------------------
@@ -417,7 +447,15 @@ class GatewayAuthProvider:
             listener.forget(hashes)
 
     async def _issue(
-        self, db: AsyncSession, *, client_id: str, user_id: str, scopes: Sequence[str], resource: str, family: str
+        self,
+        db: AsyncSession,
+        *,
+        client_id: str,
+        user_id: str,
+        scopes: Sequence[str],
+        resource: str,
+        environment_id: str,
+        family: str,
     ) -> OAuthToken:
         access, refresh = new_token("pa_at_"), new_token("pa_rt_")
         now = utc(self._clock)
@@ -426,7 +464,7 @@ class GatewayAuthProvider:
         common: dict[str, Any] = {
             "client_id": client_id,
             "user_id": user_id,
-            "environment_id": self._config.environment_id,
+            "environment_id": environment_id,
             "scopes": scope_text,
             "resource": resource,
             "created_at": now,

@@ -8,6 +8,10 @@ when the entry ages out: a revoked token can keep working here for at most `cach
 that worst case). Token expiry is never extended by the cache (an entry lives no longer than its token). Each
 token's entry lives between half and all of `cache_seconds` (`stagger.py`), so the entries of many users who arrived
 together do not expire together, and concurrent misses for one token share one database read.
+
+Each environment's MCP endpoint has its own view (`for_environment`); all share the one cache. A token is honoured
+only at the endpoint of the resource it was issued for (RFC 8707): a staging token at `/mcp` is refused, and the
+reverse. `resolve()` is the default environment's view.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from policyarc.secrets import hash_token
 from policyarc.stagger import staggered
 from policyarc.store.models import AccessToken, OAuthClient, User
 
-__all__ = ["TokenResolver"]
+__all__ = ["EnvironmentResolver", "TokenResolver"]
 
 _MAX_TOKEN = 512
 
@@ -65,20 +69,29 @@ class TokenResolver:
         self._clock = clock
         self._ttl = cache_seconds
         self._max = max_entries
-        self._cache: dict[str, tuple[Caller, float]] = {}
-        self._loading: dict[str, asyncio.Task[Caller | None]] = {}  # token hash -> the one read in flight
+        # token hash -> (caller, the resource the token is bound to, cached until)
+        self._cache: dict[str, tuple[Caller, str | None, float]] = {}
+        self._loading: dict[str, asyncio.Task[tuple[Caller, str | None] | None]] = {}  # the one read in flight
         self._forgotten = 0  # bumped by forget(): a read that started before must not cache what it found
 
     async def resolve(self, token: str) -> Caller | None:
-        """The caller behind a live token issued for this gateway's MCP resource; None otherwise."""
+        """The caller behind a live token issued for the default environment's MCP resource; None otherwise."""
+        return await self.resolve_for(token, self._config.resource_url, self._config.environment_id)
+
+    def for_environment(self, resource: str, environment_id: str) -> EnvironmentResolver:
+        """The bearer check of one environment's MCP endpoint (`mcp_endpoint.CallerResolver`)."""
+        return EnvironmentResolver(self, resource, environment_id)
+
+    async def resolve_for(self, token: str, resource: str, environment_id: str) -> Caller | None:
+        """The caller behind a live token issued for `resource` (of `environment_id`); None otherwise."""
         if not token or len(token) > _MAX_TOKEN:
             return None
         token_hash = hash_token(token)
         now = self._clock.time()
         hit = self._cache.get(token_hash)
         if hit is not None:
-            if hit[1] > now:
-                return hit[0]
+            if hit[2] > now:
+                return _bound(hit[0], hit[1], resource, environment_id)
             del self._cache[token_hash]
         loading = self._loading.get(token_hash)
         if loading is None:
@@ -86,7 +99,8 @@ class TokenResolver:
             self._loading[token_hash] = loading
             loading.add_done_callback(lambda _: self._loading.pop(token_hash, None))
         # Shielded: one waiter cancelled does not cancel the read the others wait for.
-        return await asyncio.shield(loading)
+        found = await asyncio.shield(loading)
+        return None if found is None else _bound(found[0], found[1], resource, environment_id)
 
     def forget(self, token_hashes: Collection[str]) -> None:
         self._forgotten += 1
@@ -94,26 +108,24 @@ class TokenResolver:
             self._cache.pop(token_hash, None)
             self._loading.pop(token_hash, None)
 
-    async def _load_and_cache(self, token_hash: str, now: float) -> Caller | None:
+    async def _load_and_cache(self, token_hash: str, now: float) -> tuple[Caller, str | None] | None:
         forgotten = self._forgotten
-        caller = await self._load(token_hash, now)
-        if caller is not None and self._ttl > 0 and forgotten == self._forgotten:
+        found = await self._load(token_hash, now)
+        if found is not None and self._ttl > 0 and forgotten == self._forgotten:
             if len(self._cache) >= self._max:
                 self._evict(now)
+            caller, resource = found
             until = min(now + staggered(self._ttl, token_hash), caller.expires_at)
-            self._cache[token_hash] = (caller, until)
-        return caller
+            self._cache[token_hash] = (caller, resource, until)
+        return found
 
-    async def _load(self, token_hash: str, now: float) -> Caller | None:
+    async def _load(self, token_hash: str, now: float) -> tuple[Caller, str | None] | None:
         async with self._sessions() as db:
             token = (await db.execute(_CALLER_QUERY, {"token_hash": token_hash})).one_or_none()
         if token is None:
             return None
         expires_at = token.expires_at.timestamp()
         if token.revoked_at is not None or expires_at <= now:
-            return None
-        # RFC 8707 audience binding: a token issued for another resource is not ours to honour.
-        if token.resource != self._config.resource_url or token.environment_id != self._config.environment_id:
             return None
         return Caller(
             user_id=token.user_id,
@@ -124,10 +136,32 @@ class TokenResolver:
             environment_id=token.environment_id,
             scopes=frozenset(token.scopes.split()),
             expires_at=expires_at,
-        )
+        ), token.resource
 
     def _evict(self, now: float) -> None:
-        for key in [key for key, (_, until) in self._cache.items() if until <= now]:
+        for key in [key for key, (_, _, until) in self._cache.items() if until <= now]:
             del self._cache[key]
         if len(self._cache) >= self._max:
             self._cache.clear()  # a flood of distinct live tokens: start over rather than grow without bound
+
+
+class EnvironmentResolver:
+    """One environment's MCP endpoint's view of the shared `TokenResolver`."""
+
+    __slots__ = ("_environment_id", "_resolver", "_resource")
+
+    def __init__(self, resolver: TokenResolver, resource: str, environment_id: str) -> None:
+        self._resolver = resolver
+        self._resource = resource
+        self._environment_id = environment_id
+
+    async def resolve(self, token: str) -> Caller | None:
+        return await self._resolver.resolve_for(token, self._resource, self._environment_id)
+
+
+def _bound(caller: Caller, bound_to: str | None, resource: str, environment_id: str) -> Caller | None:
+    # RFC 8707 audience binding: a token issued for another resource (another environment's endpoint, or none)
+    # is not this endpoint's to honour.
+    if bound_to != resource or caller.environment_id != environment_id:
+        return None
+    return caller

@@ -1,6 +1,7 @@
 """`create_oauth_routes()`: everything the gateway serves as an OAuth authorization server, in one list.
 
-- RFC 9728 protected-resource metadata for `{public_url}/mcp`;
+- RFC 9728 protected-resource metadata for `{public_url}/mcp` (the default environment) and for every other
+  environment's `{public_url}/mcp/NAME`, at `/.well-known/oauth-protected-resource/mcp/NAME`;
 - RFC 8414 authorization-server metadata (ours: it adds `client_id_metadata_document_supported` and `none` as a
   token endpoint auth method, for metadata-document clients, and keeps the issuer exactly `public_url`);
 - the SDK's /register handler as it is; its /authorize handler binding the pending request to the browser
@@ -25,10 +26,11 @@ from mcp.shared.auth import OAuthMetadata, ProtectedResourceMetadata
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, request_response
 from starlette.types import ASGIApp
 
+from policyarc.environments import EnvironmentDirectory
 from policyarc.oauth.body_limit import FORM_LIMIT, REGISTRATION_LIMIT, BodyLimit
 from policyarc.oauth.bounds import guard_authorize
 from policyarc.oauth.browser_binding import BrowserBoundAuthorization
@@ -79,6 +81,13 @@ def create_oauth_routes(
             _public(request_response(ProtectedResourceMetadataHandler(resource).handle), ["GET", "OPTIONS"]),
             methods=["GET", "OPTIONS"],
         ),
+        Route(
+            _path(resource_metadata_url(config)) + "/{name}",
+            _public(
+                request_response(EnvironmentResourceMetadata(config, provider.environments).handle), ["GET", "OPTIONS"]
+            ),
+            methods=["GET", "OPTIONS"],
+        ),
         # No CORS on /authorize: a browser navigates there, scripts have no business calling it.
         Route(
             "/authorize",
@@ -87,7 +96,11 @@ def create_oauth_routes(
         ),
         _client_endpoint(
             "/token",
-            ResourceCheckedTokenHandler(TokenHandler(provider, authenticator).handle, config).handle,  # type: ignore[arg-type]
+            ResourceCheckedTokenHandler(
+                TokenHandler(provider, authenticator).handle,  # type: ignore[arg-type]
+                config,
+                provider.environments,
+            ).handle,
         ),
         _client_endpoint(
             "/register",
@@ -129,10 +142,29 @@ def authorization_server_metadata(config: OAuthConfig) -> OAuthMetadata:
     )
 
 
-def protected_resource_metadata(config: OAuthConfig) -> ProtectedResourceMetadata:
+class EnvironmentResourceMetadata:
+    """RFC 9728 metadata of another environment's MCP endpoint, `{issuer}/mcp/NAME`: same server, its own resource."""
+
+    def __init__(self, config: OAuthConfig, environments: EnvironmentDirectory) -> None:
+        self._config = config
+        self._environments = environments
+
+    async def handle(self, request: Request) -> Response:
+        name = str(request.path_params["name"])
+        environment = await self._environments.find_name(name) if len(name) <= 64 else None
+        if environment is None or environment.is_default:  # the default one is served at .../mcp
+            return JSONResponse(
+                {"error": "not_found", "error_description": "this gateway has no MCP endpoint at that path"},
+                status_code=404,
+            )
+        metadata = protected_resource_metadata(self._config, resource=environment.resource)
+        return await ProtectedResourceMetadataHandler(metadata).handle(request)
+
+
+def protected_resource_metadata(config: OAuthConfig, *, resource: str | None = None) -> ProtectedResourceMetadata:
     return ProtectedResourceMetadata.model_validate(
         {
-            "resource": config.resource_url,
+            "resource": resource or config.resource_url,
             "authorization_servers": [config.issuer],
             "scopes_supported": list(config.scopes),
             "resource_name": "PolicyArc",

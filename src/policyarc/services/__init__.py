@@ -30,6 +30,8 @@ from policyarc.services.environments import (
     ensure_environment,
     get_environment,
     list_environments,
+    mcp_url,
+    resource_metadata_url,
 )
 from policyarc.services.errors import Conflict, InvalidInput, InvalidPolicy, NotFound, ServiceError, Unavailable
 from policyarc.services.idp import IdpView, callback_url, set_idp, show_idp
@@ -74,11 +76,13 @@ __all__ = [
     "list_changes",
     "list_connectors",
     "list_environments",
+    "mcp_url",
     "policy_history",
     "policy_version",
     "reencrypt_secrets",
     "remove_connector",
     "resolve_site",
+    "resource_metadata_url",
     "set_idp",
     "set_policy",
     "show_idp",

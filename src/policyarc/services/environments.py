@@ -1,7 +1,8 @@
 """Environments: the unit an IdP, connectors and a policy belong to. There is a `default` one.
 
 A new environment starts with the default policy (version 1), so the gateway never serves an environment
-without one.
+without one. Each environment is its own MCP resource (RFC 8707): the default one at `{public_url}/mcp`, another
+one NAME at `{public_url}/mcp/NAME` (`mcp_url`); gateway tokens are bound to it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,18 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 SYSTEM_ACTOR = "system"
 
 
+def mcp_url(public_url: str, environment_name: str) -> str:
+    """The MCP URL (and RFC 8707 resource) of an environment: `/mcp` for the default one, `/mcp/NAME` otherwise."""
+    base = f"{public_url.rstrip('/')}/mcp"
+    return base if environment_name == DEFAULT_ENVIRONMENT else f"{base}/{environment_name}"
+
+
+def resource_metadata_url(public_url: str, environment_name: str) -> str:
+    """RFC 9728 section 3.1: the well-known segment goes between the host and the resource's path."""
+    path = "/mcp" if environment_name == DEFAULT_ENVIRONMENT else f"/mcp/{environment_name}"
+    return f"{public_url.rstrip('/')}/.well-known/oauth-protected-resource{path}"
+
+
 class EnvironmentView(BaseModel):
     """An environment as the API and CLI show it."""
 
@@ -31,6 +44,7 @@ class EnvironmentView(BaseModel):
 
     id: str
     name: str
+    mcp_url: str
     created_at: datetime
     policy_version: int | None
     idp_configured: bool
@@ -71,12 +85,12 @@ async def get_environment(session: AsyncSession, name: str) -> Environment:
     return environment
 
 
-async def list_environments(session: AsyncSession) -> list[EnvironmentView]:
+async def list_environments(session: AsyncSession, *, public_url: str) -> list[EnvironmentView]:
     environments = list(await session.scalars(select(Environment).order_by(Environment.name)))
-    return [await describe_environment(session, environment) for environment in environments]
+    return [await describe_environment(session, environment, public_url=public_url) for environment in environments]
 
 
-async def describe_environment(session: AsyncSession, environment: Environment) -> EnvironmentView:
+async def describe_environment(session: AsyncSession, environment: Environment, *, public_url: str) -> EnvironmentView:
     version = await session.scalar(select(func.max(Policy.version)).where(Policy.environment_id == environment.id))
     idp = await session.scalar(select(IdentityProvider.id).where(IdentityProvider.environment_id == environment.id))
     connectors = await session.scalar(
@@ -85,6 +99,7 @@ async def describe_environment(session: AsyncSession, environment: Environment) 
     return EnvironmentView(
         id=environment.id,
         name=environment.name,
+        mcp_url=mcp_url(public_url, environment.name),
         created_at=environment.created_at,
         policy_version=version,
         idp_configured=idp is not None,

@@ -24,6 +24,7 @@ from policyarc.store.models import (
     AuditRecord,
     Consent,
     Environment,
+    IdentityProvider,
     OAuthClient,
     RefreshToken,
     UpstreamLink,
@@ -65,8 +66,14 @@ async def _usage(session: AsyncSession, environment: Environment, column: object
 
 async def list_people(session: AsyncSession, environment: Environment) -> list[PersonView]:
     usage = await _usage(session, environment, AuditRecord.user_id)
+    # The link of this environment's identity provider: a user signed in to another environment only is not linked here.
     links = {
-        user_id: status for user_id, status in await session.execute(select(UpstreamLink.user_id, UpstreamLink.status))
+        user_id: status
+        for user_id, status in await session.execute(
+            select(UpstreamLink.user_id, UpstreamLink.status)
+            .join(IdentityProvider, IdentityProvider.id == UpstreamLink.identity_provider_id)
+            .where(IdentityProvider.environment_id == environment.id)
+        )
     }
     people = []
     for user in await session.scalars(select(User).order_by(User.email)):

@@ -220,13 +220,20 @@ class User(Base):
 
 
 class UpstreamLink(Base):
-    """The token vault: one user's tokens at one IdP, encrypted."""
+    """The token vault: one user's tokens at one identity provider (so one environment's app), encrypted.
+
+    Keyed by the IdP row, not its kind: two environments with different Atlassian apps each hold their own link,
+    and each refreshes with its own app (a refresh token is only good with the app that issued it).
+    """
 
     __tablename__ = "upstream_links"
-    __table_args__ = (UniqueConstraint("user_id", "idp_kind"),)
+    __table_args__ = (UniqueConstraint("user_id", "identity_provider_id"),)
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(ID, _user_fk())
+    identity_provider_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("identity_providers.id", ondelete="CASCADE"), index=True
+    )
     idp_kind: Mapped[str] = mapped_column(String(32))
     access_token_enc: Mapped[str] = mapped_column(Text)
     refresh_token_enc: Mapped[str | None] = mapped_column(Text)

@@ -82,7 +82,7 @@ async def tail_audit(session: AsyncSession, where: AuditFilter) -> list[AuditRec
     else:
         query = query.order_by(AuditRecord.id.desc()).limit(limit)
         rows = list(reversed((await session.execute(query)).all()))
-    return [_audit_view(record, email) for record, email in rows]
+    return [audit_view(record, email) for record, email in rows]
 
 
 async def audit_records_by_id(session: AsyncSession, ids: Iterable[int]) -> list[AuditRecordView]:
@@ -91,7 +91,7 @@ async def audit_records_by_id(session: AsyncSession, ids: Iterable[int]) -> list
     if not wanted:
         return []
     query = _audit_query(AuditFilter()).where(AuditRecord.id.in_(wanted)).order_by(AuditRecord.id)
-    return [_audit_view(record, email) for record, email in (await session.execute(query)).all()]
+    return [audit_view(record, email) for record, email in (await session.execute(query)).all()]
 
 
 async def export_audit_jsonl(
@@ -138,7 +138,8 @@ def _audit_query(where: AuditFilter) -> Select[AuditRecord, str | None]:
     return query
 
 
-def _audit_view(record: AuditRecord, email: str | None) -> AuditRecordView:
+def audit_view(record: AuditRecord, email: str | None) -> AuditRecordView:
+    """A stored record as the console, the API and the CLI show it (with the user's email, when known)."""
     return AuditRecordView(
         id=record.id,
         ts=record.ts,

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from policyarc.services.audit import AuditRecordView
+from policyarc.services.audit import AuditRecordView, audit_view
 from policyarc.store.models import AuditRecord, User
 
 __all__ = ["CSV_COLUMNS", "AuditPage", "AuditQuery", "Outcome", "csv_lines", "jsonl_lines", "search_audit"]
@@ -23,7 +23,7 @@ Outcome = Literal["ok", "error", "denied"]
 PAGE_MAX = 200
 CSV_COLUMNS = (
     "id", "ts", "user_email", "user_id", "client_id", "tool", "decision", "error_code", "upstream_status",
-    "latency_ms", "args_digest",
+    "latency_ms", "args_digest", "state", "note",
 )  # fmt: skip
 
 
@@ -75,29 +75,12 @@ def _select(query: AuditQuery) -> Select[AuditRecord, str | None]:
     return statement
 
 
-def _view(record: AuditRecord, email: str | None) -> AuditRecordView:
-    return AuditRecordView(
-        id=record.id,
-        ts=record.ts,
-        environment_id=record.environment_id,
-        user_id=record.user_id,
-        user_email=email,
-        client_id=record.client_id,
-        tool=record.tool,
-        args_digest=record.args_digest,
-        decision=record.decision,
-        upstream_status=record.upstream_status,
-        latency_ms=record.latency_ms,
-        error_code=record.error_code,
-    )
-
-
 async def search_audit(session: AsyncSession, query: AuditQuery) -> AuditPage:
     statement = _select(query)
     if query.before_id is not None:
         statement = statement.where(AuditRecord.id < query.before_id)
     rows = (await session.execute(statement.order_by(AuditRecord.id.desc()).limit(query.limit + 1))).all()
-    views = [_view(record, email) for record, email in rows[: query.limit]]
+    views = [audit_view(record, email) for record, email in rows[: query.limit]]
     return AuditPage(records=views, older=views[-1].id if len(rows) > query.limit else None)
 
 
@@ -108,7 +91,7 @@ async def _all(session: AsyncSession, query: AuditQuery, chunk: int = 1000) -> A
         statement = _select(query).where(AuditRecord.id > after).order_by(AuditRecord.id).limit(chunk)
         rows = (await session.execute(statement)).all()
         for record, email in rows:
-            yield _view(record, email)
+            yield audit_view(record, email)
         if len(rows) < chunk:
             return
         after = rows[-1][0].id

@@ -385,6 +385,9 @@ async def test_a_pause_in_redis_reaches_an_instance_that_did_not_hear_it(
     assert paused.is_error and "answered 429" in paused.content[0].text  # type: ignore[union-attr]
     assert jira.jira == 1
     await redis_client.delete(f"{prefix}pause:{ACME}")  # Redis's own clock cannot be moved: the pause ends now
+    assert (await two.call(CALLER, "get_issue", {"key": "ENG-2"})).is_error  # `two` remembers what Redis said
+    assert jira.jira == 1
+    clock.now += 120
     assert not (await two.call(caller("user-bob", "client-b"), "get_issue", {"key": "ENG-2"})).is_error
 
 

@@ -280,8 +280,8 @@ class Quota:
         return cls(counter, feed=feed)
 
     async def admit(self, caller: Caller, tenant: str) -> QuotaRefusal | None:
-        """None when the call may go upstream now; else why not and for how long (the call was not counted
-        against the tenant)."""
+        """None when the call may go upstream now; else why not and for how long. A paused tenant is answered
+        from memory, and a refused call is not counted against the limits past the one that refused it."""
         if self._paused:
             until = self._paused.get(tenant)
             if until is not None:
@@ -289,7 +289,10 @@ class Quota:
                 if left > 0:
                     return QuotaRefusal("paused", left)
                 del self._paused[tenant]
-        return await self._counter.take(caller.environment_id, caller.user_id, caller.client_id, tenant)
+        refusal = await self._counter.take(caller.environment_id, caller.user_id, caller.client_id, tenant)
+        if refusal is not None and refusal.reason == "paused":
+            self.paused_until(tenant, self.clock() + refusal.wait)  # learnt from Redis: the next calls ask no one
+        return refusal
 
     async def pause(self, tenant: str, seconds: float) -> None:
         """Upstream answered 429 with `Retry-After: seconds`: no calls to `tenant` until then, on every instance."""

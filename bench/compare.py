@@ -232,6 +232,11 @@ class Stack:
             # Every benchmark user signs in from 127.0.0.1 within seconds: the per-address limits would refuse them.
             "POLICYARC_RATE_LIMIT_AUTHORIZE": "0",
             "POLICYARC_RATE_LIMIT_LOGIN": "0",
+            # The simulator here runs without Atlassian's rate limits, and one client drives hundreds of calls a
+            # second: the tool-call quotas (quota.py) stay on, so their check is measured, at limits never reached.
+            "POLICYARC_QUOTA_TENANT_PER_SECOND": "100000",
+            "POLICYARC_QUOTA_USER_PER_SECOND": "100000",
+            "POLICYARC_QUOTA_CLIENT_PER_SECOND": "100000",
         }
 
     def target(self, system: str) -> workloads.Target:

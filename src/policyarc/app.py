@@ -61,6 +61,7 @@ from policyarc.oauth.janitor import Janitor
 from policyarc.oauth.sessions import CookieJar
 from policyarc.policy import PolicyRegistry
 from policyarc.policy.store import PolicyGate, PolicyWatcher
+from policyarc.quota import PAUSE_KIND, Quota
 from policyarc.secrets import KeyRing, load_or_create_keyring
 from policyarc.services.environments import ensure_environment
 from policyarc.settings import Settings
@@ -164,6 +165,9 @@ def create_app(
         environments=environments,
     )
 
+    feed = _change_feed(settings, engine, oauth.resolver, policy_watcher, connectors)
+    quota = Quota.from_settings(settings, feed=feed)  # Atlassian's 429 pauses reach every instance (quota.py)
+    feed.subscribe(PAUSE_KIND, quota.on_feed)
     pipeline = ToolPipeline(
         tools=JIRA_TOOLS,
         policy=gate,
@@ -171,6 +175,7 @@ def create_app(
         vault=vault,
         audit=audit,
         metrics=metrics,
+        quota=quota,
     )
     security = transport_security(settings.public_url)
     session_manager = StreamableHTTPSessionManager(
@@ -217,7 +222,7 @@ def create_app(
         provider=oauth.provider,
         session_manager=session_manager,
         documents=documents,
-        feed=_change_feed(settings, engine, oauth.resolver, policy_watcher, connectors),
+        feed=feed,
         metrics=metrics,
         drain=Drain(timeout=settings.drain_timeout),
         tracing=tracing,
@@ -272,6 +277,7 @@ def create_app(
         lifespan=_lifespan,
     )
     app.state.gateway = gateway
+    app.state.quota = quota
     return app
 
 
@@ -304,6 +310,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             await gateway.vault.aclose()  # refreshes in flight store their rotated tokens
             await gateway.http.aclose()
             await gateway.documents.aclose()
+            await app.state.quota.aclose()
             await gateway.engine.dispose()
             gateway.metrics.close()
             if gateway.tracing is not None:

@@ -87,11 +87,23 @@ class AuditEntry:
     client_id: str
     tool: str
     args_digest: str
-    decision: str  # allowed | denied_scope | denied_policy | invalid_input | unknown_tool
+    decision: str  # allowed | denied_scope | denied_policy | denied_quota | invalid_input | unknown_tool
     upstream_status: int | None
     latency_ms: float | None  # None for a write intent: the call has not ended
     error_code: str | None
     intent_id: int | None = None  # set: this entry completes the write intent with that record id
+
+
+class QuotaRefusalLike(Protocol):
+    def message(self) -> str: ...
+
+
+class QuotaCheck(Protocol):
+    """quota.Quota: the gateway's rate limits before a call goes upstream, and upstream's 429 pauses."""
+
+    async def admit(self, caller: Caller, tenant: str) -> QuotaRefusalLike | None: ...
+
+    async def pause(self, tenant: str, seconds: float) -> None: ...
 
 
 class FastPathLike(Protocol):
@@ -127,9 +139,11 @@ class ToolPipeline:
         vault: UpstreamTokenSource,
         audit: AuditSink,
         metrics: Metrics | None = None,
+        quota: QuotaCheck | None = None,
     ) -> None:
         self._tools = {tool.name: tool for tool in tools}
         self.metrics = metrics
+        self._quota = quota
         self._policy = policy
         self._connectors = connectors
         self._vault = vault
@@ -208,6 +222,9 @@ class ToolPipeline:
             connection = self._connectors.connection_for(caller.environment_id)
             if connection is None:
                 raise ToolFailure("no_connector", "No connector is set up in this environment yet.")
+            if self._quota is not None and (refusal := await self._quota.admit(caller, connection.tenant)):
+                decision = "denied_quota"  # nothing was sent upstream
+                raise ToolFailure("rate_limited", refusal.message())
             token = await self._vault.access_token(caller)
             if not tool.hints.read_only:
                 intent_id = await self._record_intent(caller, name, arguments)
@@ -218,6 +235,8 @@ class ToolPipeline:
                 if failure is None:
                     raise
                 upstream_status = failure.upstream_status
+                if failure.pause_for and self._quota is not None:
+                    await self._quota.pause(connection.tenant, failure.pause_for)  # on every instance (quota.py)
                 raise failure from exc
             upstream_status = upstream_status or 200
             text = tool.text(result) if tool.text else orjson.dumps(result).decode()

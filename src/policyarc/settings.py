@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     # mid-call and marked interrupted (policyarc.audit_intents says why age, and why 15 minutes). 0 marks every
     # pending write at start-up: for a single instance only.
     audit_intent_grace: float = Field(default=900.0, ge=0, le=7 * 86_400)
+    # Tool calls per second (quota.py) per Atlassian tenant (cloud ID), per user and per MCP client of an
+    # environment; 0 turns one off. Atlassian's burst limit is about 100 req/s per tenant and endpoint (50 for
+    # PUT/DELETE): 80 keeps a tenant under it, and a client's 40 leaves the other clients half the tenant.
+    quota_tenant_per_second: int = Field(default=80, ge=0, le=100_000)
+    quota_user_per_second: int = Field(default=20, ge=0, le=100_000)
+    quota_client_per_second: int = Field(default=40, ge=0, le=100_000)
+    # redis://[:password@]host:port/db shares the quotas and Atlassian's pauses between instances; unset, each
+    # instance counts on its own (pauses still reach the others over PostgreSQL NOTIFY). May hold a password.
+    redis_url: SecretStr | None = None
     log_level: LogLevel = "info"
     # `json`: one JSON object per line with the request id (policyarc.logs); `text` for people.
     log_format: Literal["text", "json"] = "text"
@@ -154,6 +163,15 @@ class Settings(BaseSettings):
             parse_keyring_spec(value.get_secret_value(), source="")
         except KeyRingError as exc:  # its message names entries and key ids, never key material
             raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if urlsplit(value.get_secret_value()).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("use redis://HOST:PORT/DB, rediss://... (TLS) or unix:///PATH")
         return value
 
     @field_validator("log_level", "log_format", mode="before")

@@ -270,17 +270,20 @@ async def running_product(
     sim_config: SimConfig | None = None,
     fast_path: bool = True,
     tracing: Tracing | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Product]:
+    """`settings` override the gateway's (for instance `quota_user_per_second=0`)."""
     sim_app = create_sim_app(sim_config or SimConfig(rate_limits_enabled=False), seed=SIM_SEED)
-    settings = load_settings(
+    gateway_settings = load_settings(
         data_dir=tmp_path / "gw",
         database_url=database_url or "",
         public_url=GATEWAY,
         atlassian_auth_url="http://sim/auth",
         atlassian_api_url="http://sim/api",
         atlassian_site_url="http://sim/site/{site}",
+        **settings,
     )
-    app = create_app(settings, upstream=httpx.ASGITransport(sim_app), fast_path=fast_path, tracing=tracing)
+    app = create_app(gateway_settings, upstream=httpx.ASGITransport(sim_app), fast_path=fast_path, tracing=tracing)
     gateway: Gateway = app.state.gateway
     await connect_atlassian_jira(gateway, client_id=APP_ID, client_secret=APP_SECRET, cloud_id=None, actor="e2e")
     async with app.router.lifespan_context(app):

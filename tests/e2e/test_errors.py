@@ -135,6 +135,28 @@ async def test_jira_rate_limit_beyond_the_retry_bound_tells_when_to_retry(tmp_pa
         assert "Retry in 120 s" in limited.content[0].text
 
 
+async def test_a_jira_429_pauses_the_site_so_the_next_call_fails_fast_until_retry_after(tmp_path: Path) -> None:
+    jira_issues = "/_sim/requests?path=/api/ex/jira/*"
+    async with running_product(tmp_path) as product, product.client("alice@example.com") as client:
+        quota = product.gateway_app.state.quota
+        now = quota.clock()
+        quota.clock = lambda: now  # the pause's clock, held still and moved by hand: nothing waits
+        await product.sim_hook(
+            "POST", "/_sim/faults", {"path": "*/issue/*", "kind": "rate_limit", "retry_after": 120, "count": 1}
+        )
+        limited = await client.call_tool("get_issue", {"key": "ENG-1"})
+        assert limited.is_error and "Retry in 120 s" in limited.content[0].text
+        sent = len((await product.sim_hook("GET", jira_issues))["requests"])
+        paused = await client.call_tool("search_issues", {"jql": "project = ENG"})
+        assert paused.is_error
+        assert "pauses calls to it. Retry in 120 s." in paused.content[0].text
+        assert len((await product.sim_hook("GET", jira_issues))["requests"]) == sent  # nothing reached Jira
+        quota.clock = lambda: now + 120
+        resumed = await client.call_tool("get_issue", {"key": "ENG-1"})
+        assert not resumed.is_error
+        assert len((await product.sim_hook("GET", jira_issues))["requests"]) == sent + 1
+
+
 async def test_write_is_not_retried_after_a_5xx(tmp_path: Path) -> None:
     async with running_product(tmp_path) as product:
         await grant_everything(product)

@@ -198,6 +198,11 @@ async def cluster(
         **gateway_env(urls[0], sim_url, workdir / "gateway"),
         "POLICYARC_DATABASE_URL": database_url,
         "POLICYARC_SECRET_KEYS": KeyRing.generate().to_spec(),  # one key ring for every instance
+        # These tests fire tens of calls from one user at once at a simulator without Atlassian's rate limits; the
+        # gateway's own quotas would refuse most of them (quotas are tests/test_quota.py's subject, not theirs).
+        "POLICYARC_QUOTA_TENANT_PER_SECOND": "0",
+        "POLICYARC_QUOTA_USER_PER_SECOND": "0",
+        "POLICYARC_QUOTA_CLIENT_PER_SECOND": "0",
         **(extra_env or {}),
     }
     processes: list[subprocess.Popen[bytes]] = []

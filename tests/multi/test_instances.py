@@ -138,6 +138,28 @@ async def test_a_policy_change_reaches_the_other_instance_within_1_s(setup: Setu
         await within(1.0, on_b, True)
 
 
+async def test_a_jira_429_on_one_instance_pauses_the_site_on_the_other_within_1_s(setup: Setup) -> None:
+    """quota.py: the pause travels as a NOTIFY (no Redis here); B fails fast, sends nothing, and resumes after it."""
+    token = setup.users[2].gateway_token
+    # 9 s: past the Jira client's own 8 s retry bound, so the 429 reaches the pipeline rather than being waited out.
+    retry_after = 9
+    await setup.cluster.fault({"path": "*/issue/ENG-3", "kind": "rate_limit", "retry_after": retry_after, "count": 1})
+    limited = _result(await setup.cluster.call(setup.a, token, "get_issue", {"key": "ENG-3"}))
+    assert limited["isError"] and f"Retry in {retry_after} s" in limited["content"][0]["text"]
+
+    async def paused_on_b() -> bool:
+        result = _result(await setup.cluster.call(setup.b, token, "get_issue", {"key": "ENG-3"}))
+        return bool(result["isError"]) and "pauses calls to it" in result["content"][0]["text"]
+
+    await within(1.0, paused_on_b, True)
+    sent = len(await setup.cluster.sim_requests("/api/ex/jira/*", "GET"))
+    assert await paused_on_b()
+    assert len(await setup.cluster.sim_requests("/api/ex/jira/*", "GET")) == sent  # B sent nothing to Jira
+    await within(retry_after + 2.0, paused_on_b, False)  # the pause ends; later tests find the site open
+    result = _result(await setup.cluster.call(setup.b, token, "get_issue", {"key": "ENG-3"}))
+    assert not result["isError"], result
+
+
 async def test_a_connector_change_reaches_the_other_instance_within_1_s(setup: Setup) -> None:
     token = setup.users[1].gateway_token
 

@@ -32,16 +32,25 @@ class ToolFailure(Exception):
     went wrong and what to do, in upstream's own words where there are some.
     """
 
-    def __init__(self, code: str, message: str, *, upstream_status: int | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, *, upstream_status: int | None = None, pause_for: float | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.upstream_status = upstream_status
+        # Upstream asked for no calls to this tenant for so many seconds (a 429's Retry-After): quota.py pauses it.
+        self.pause_for = pause_for
 
 
 class Connection(Protocol):
     """One environment's connector as the tool pipeline reaches it. A template's folder implements it (for Jira,
     `connectors/jira/connection.py`), so the pipeline in mcp_endpoint.py names no upstream service."""
+
+    @property
+    def tenant(self) -> str:
+        """Whose rate limits upstream counts this connection's calls against (for Jira, the site's cloud ID)."""
+        ...
 
     def context(self, token: str, account_id: str) -> Any:
         """What the template's tool handlers receive: the caller's own upstream token, and the site to reach."""

@@ -59,18 +59,26 @@ class OAuthLimiters:
 
 
 class TokenBucket:
-    """`per_minute` requests per key per minute, in bursts of up to `per_minute`; memory bounded by `max_keys`.
+    """`limit` requests per key per `period` seconds (a minute unless told), in bursts of up to `limit`; memory
+    bounded by `max_keys`.
 
-    A bucket that has refilled completely is the same as no bucket, so keys idle for a full refill (one minute)
-    are dropped losslessly; beyond `max_keys` busy keys, the least recently seen one is dropped (that address
-    starts again with a full bucket: the price of bounded memory under a spread-out flood).
+    A bucket that has refilled completely is the same as no bucket, so keys idle for a full refill (one period)
+    are dropped losslessly; beyond `max_keys` busy keys, the least recently seen one is dropped (that key starts
+    again with a full bucket: the price of bounded memory under a spread-out flood).
     """
 
-    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000) -> None:
-        if per_minute < 1 or max_keys < 1:
-            raise ValueError("per_minute and max_keys must be at least 1")
-        self._capacity = float(per_minute)
-        self._rate = per_minute / 60.0
+    def __init__(
+        self,
+        limit: int,
+        *,
+        period: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 10_000,
+    ) -> None:
+        if limit < 1 or max_keys < 1 or period <= 0:
+            raise ValueError("limit and max_keys must be at least 1, and period above 0")
+        self._capacity = float(limit)
+        self._rate = limit / period
         self._clock = clock
         self._max_keys = max_keys
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, when), oldest first
@@ -79,6 +87,10 @@ class TokenBucket:
         return len(self._buckets)
 
     async def hit(self, key: str) -> float | None:
+        return self.take(key)
+
+    def take(self, key: str) -> float | None:
+        """`hit` without the coroutine, for callers on the hot path (quota.py)."""
         now = self._clock()
         self._drop_idle(now)
         tokens, when = self._buckets.pop(key, (self._capacity, now))

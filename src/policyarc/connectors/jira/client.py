@@ -236,4 +236,7 @@ def _error_for(response: UpstreamResponse, *, write: bool = False) -> JiraError:
             messages = [f"Jira is having trouble (HTTP {status}); try again shortly.{said}"]
     else:
         kind = JiraError
-    return kind(status, messages, field_errors, retry_after=_retry_after(response))
+    error = kind(status, messages, field_errors, retry_after=_retry_after(response))
+    if isinstance(error, JiraRateLimited):
+        error.reason = response.headers.get("RateLimit-Reason")
+    return error

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 
 from policyarc.connectors.base import ToolFailure
 from policyarc.connectors.jira.client import JiraClient
-from policyarc.connectors.jira.errors import JiraBadRequest, JiraError, JiraRateLimited, JiraUnauthorized
+from policyarc.connectors.jira.errors import (
+    PER_ISSUE_ON_WRITE,
+    JiraBadRequest,
+    JiraError,
+    JiraRateLimited,
+    JiraUnauthorized,
+)
 from policyarc.connectors.jira.tools import JiraCall
 
 __all__ = ["JiraConnection"]
@@ -24,6 +30,10 @@ class JiraConnection:
     cloud_id: str
     site_url: str  # https://acme.atlassian.net, or the simulator's stand-in
     client: JiraClient
+
+    @property
+    def tenant(self) -> str:
+        return self.cloud_id  # Atlassian's rate limits are per tenant (cloud ID), not per environment
 
     def context(self, token: str, account_id: str) -> JiraCall:
         return JiraCall(
@@ -53,7 +63,14 @@ class JiraConnection:
             )
         if isinstance(exc, JiraRateLimited):
             wait = f" Retry in {int(exc.retry_after)} s." if exc.retry_after else ""
-            return ToolFailure("rate_limited", f"Jira is rate-limiting requests: {text}{wait}", upstream_status=429)
+            # A per-issue write limit concerns that issue alone: the rest of the tenant is not paused for it.
+            tenant_wide = exc.reason != PER_ISSUE_ON_WRITE
+            return ToolFailure(
+                "rate_limited",
+                f"Jira is rate-limiting requests: {text}{wait}",
+                upstream_status=429,
+                pause_for=exc.retry_after if tenant_wide else None,
+            )
         if isinstance(exc, JiraBadRequest) and tool == "search_issues":
             text = "JQL: " + text
         return ToolFailure(exc.code, text, upstream_status=exc.status)

@@ -60,8 +60,15 @@ class JiraUnauthorized(JiraError):
     code = "upstream_unauthorized"
 
 
+# Atlassian's `RateLimit-Reason` for a limit on writes to one issue (20 per 2 s), not the tenant's.
+PER_ISSUE_ON_WRITE = "jira-per-issue-on-write"
+
+
 class JiraRateLimited(JiraError):
+    """`reason` is Atlassian's `RateLimit-Reason` header: which limit was hit (tenant, burst, per-issue write)."""
+
     code = "rate_limited"
+    reason: str | None = None
 
 
 class JiraUnavailable(JiraError):

@@ -445,3 +445,16 @@ def test_every_seeded_description_and_comment_renders_without_losing_text() -> N
             continue
         assert validate_adf(document) == []
         assert _keeps_text(plain_text(document), out)
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        {"type": "codeBlock", "content": [{"type": "doc", "content": [{"type": "text", "text": "nested"}]}]},
+        {"type": "status", "content": [{"type": "text", "text": "nested"}]},
+        {"type": "placeholder", "content": [{"type": "text", "text": "nested"}]},
+    ],
+)
+def test_misplaced_content_in_code_blocks_and_atoms_keeps_its_text(node: dict[str, Any]) -> None:
+    # Found by test_adf_to_markdown_drops_no_text: not valid ADF, but its words must not vanish.
+    assert "nested" in adf_to_markdown({"type": "doc", "version": 1, "content": [node]})

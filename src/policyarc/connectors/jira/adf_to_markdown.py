@@ -208,7 +208,11 @@ def _quote(body: str) -> str:
 
 
 def _code_block(node: dict[str, Any]) -> str:
-    code = "".join(_text_of(child) for child in _children(node))
+    # A code block holds text nodes; anything nested in one (invalid ADF, but seen) still gives its text.
+    code = "".join(
+        _flat_text(child) if isinstance(child, dict) and _children(child) else _text_of(child)
+        for child in _children(node)
+    )
     language = _attrs(node).get("language")
     language = re.sub(r"\s", "", language) if isinstance(language, str) else ""
     char = "~" if "`" in language else "`"  # a backtick fence cannot carry a backtick in its info string
@@ -295,20 +299,11 @@ def _inline_piece(node: dict[str, Any], depth: int) -> tuple[str, list[MarkKey],
     if kind == "mention":
         name = attrs.get("text") or attrs.get("id") or _flat_text(node) or "unknown"
         return "@" + str(name).lstrip("@"), [], False
-    if kind == "emoji":
-        name = attrs.get("shortName") or attrs.get("text") or ""
-        return str(name), [], False
-    if kind == "status":
-        label = attrs.get("text")
-        return (f"[{label.upper()}]" if isinstance(label, str) and label else ""), [], False
-    if kind == "date":
-        return _date(attrs.get("timestamp")), [], False
-    if kind == "inlineCard":
-        return _card_url(attrs), [], False
-    if kind == "mediaInline":
-        return _media(attrs), [], False
-    if kind == "placeholder":
-        return "", [], False  # editor hint text, not content
+    if kind in _ATOMS:
+        piece = _atom(kind, attrs)
+        # Atoms carry their words in attrs; one that holds content (not valid ADF, but seen) keeps that text too.
+        nested = _escape(_flat_text(node)) if _children(node) else ""
+        return " ".join(part for part in (piece, nested) if part), [], False
     if depth > _MAX_DEPTH:
         return _escape(_flat_text(node)), [], True
     content = _children(node)
@@ -319,6 +314,24 @@ def _inline_piece(node: dict[str, Any], depth: int) -> tuple[str, list[MarkKey],
         return _join(content, depth + 1, sep=" ").replace("\n", " "), [], False
     leftover = attrs.get("text")
     return (_escape(leftover) if isinstance(leftover, str) else ""), [], True
+
+
+_ATOMS = frozenset({"emoji", "status", "date", "inlineCard", "mediaInline", "placeholder"})
+
+
+def _atom(kind: str, attrs: dict[str, Any]) -> str:
+    if kind == "emoji":
+        return str(attrs.get("shortName") or attrs.get("text") or "")
+    if kind == "status":
+        label = attrs.get("text")
+        return f"[{label.upper()}]" if isinstance(label, str) and label else ""
+    if kind == "date":
+        return _date(attrs.get("timestamp"))
+    if kind == "inlineCard":
+        return _card_url(attrs)
+    if kind == "mediaInline":
+        return _media(attrs)
+    return ""  # placeholder: editor hint text, not content
 
 
 def _mark_keys(marks: list[Any]) -> list[MarkKey]:

@@ -9,6 +9,7 @@ CI set it): there a missing server is a failure, so a green run always covers Po
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -34,8 +35,10 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'policyarc.db'}"
 
 
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
+@contextlib.asynccontextmanager
+async def throwaway_database(prefix: str) -> AsyncIterator[str]:
+    """A new PostgreSQL database, dropped on the way out; skipped (or failed, when PostgreSQL is required) when
+    the server cannot be reached."""
     try:
         admin = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
     except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
@@ -43,7 +46,7 @@ async def pg_url() -> AsyncIterator[str]:
         if os.environ.get("POLICYARC_REQUIRE_POSTGRES") == "1":
             pytest.fail(reason)
         pytest.skip(reason)
-    name = f"policyarc_test_{secrets.token_hex(6)}"
+    name = f"{prefix}_{secrets.token_hex(6)}"
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         user, _, host = PG_ADMIN_URL.removeprefix("postgresql://").partition("@")
@@ -52,6 +55,12 @@ async def pg_url() -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    async with throwaway_database("policyarc_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -7,15 +7,12 @@ for every PostgreSQL test (tests/conftest.py). `pytest -m "not multi"` leaves th
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 import pytest_asyncio
 
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import throwaway_database
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -25,18 +22,5 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def shared_pg_url() -> AsyncIterator[str]:
     """A throwaway database that every instance of the module's cluster shares."""
-    try:
-        admin = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-        reason = f"PostgreSQL not reachable at {PG_ADMIN_URL} ({type(exc).__name__}: {exc})"
-        if os.environ.get("POLICYARC_REQUIRE_POSTGRES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    name = f"policyarc_multi_{secrets.token_hex(6)}"
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        user, _, host = PG_ADMIN_URL.removeprefix("postgresql://").partition("@")
-        yield f"postgresql+asyncpg://{user}@{host.rsplit('/', 1)[0]}/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with throwaway_database("policyarc_multi") as url:
+        yield url

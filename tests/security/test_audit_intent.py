@@ -12,7 +12,6 @@ import json
 import math
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -37,7 +36,7 @@ from policyarc.store import create_engine, session_factory
 from policyarc.store.models import AuditRecord
 from policyarc.upstream import HttpxUpstream
 from tests.fakes import OneJiraSite
-from tests.multi.harness import free_port, gateway_env, policyarc, until_ready
+from tests.multi.harness import free_port, gateway_env, policyarc, stop, until_ready
 
 ACME = "4f2d9c1e-8a7b-4e3f-9c2d-1a5b6c7d8e9f"
 ALICE = "712020:a11ce000-0000-4000-8000-000000000001"
@@ -325,12 +324,4 @@ async def test_a_sigkilled_gateway_leaves_its_in_flight_write_in_the_audit_log(t
         assert "create_issue" in shown and "[interrupted: its gateway stopped" in shown and OUTCOME_UNKNOWN in shown
     finally:
         processes[0].kill()  # the simulator still holds the stalled request: no graceful shutdown to wait for
-        for process in processes[1:]:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(processes)

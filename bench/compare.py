@@ -416,7 +416,7 @@ def main() -> None:
     parser.add_argument("--signin-parallel", type=int, default=4, help="--scale: sign-ins at a time")
     parser.add_argument("--pg-users", type=int, default=16, help="--scale: users signed in on PostgreSQL")
     parser.add_argument(
-        "--scale-out", type=Path, default=ROOT / "docs" / "benchmarks-scale.json", help="--scale: the JSON results"
+        "--scale-out", type=Path, default=BENCH / "results" / "scale.json", help="--scale: the JSON results"
     )
     args = parser.parse_args()
     if args.scale:

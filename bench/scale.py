@@ -16,7 +16,8 @@ Runs apart from the side-by-side cells (only the simulator and PolicyArc are sta
    own, and apart from it the PostgreSQL backends serving that database (found by their process title), since
    SQLite's work happens inside the gateway's process.
 
-Results go to `--out` (JSON); docs/benchmarks.md's "Scale (issue 10)" section is written from them by hand.
+Results go to `--scale-out` (JSON, default bench/results/scale.json); docs/benchmarks.md's "Scale (issue 10)"
+section is written from them by hand.
 """
 
 from __future__ import annotations
@@ -156,6 +157,9 @@ def measure(
     warmup: float,
     sim: procs.Server,
     database: str | None = None,
+    *,
+    max_calls: int = 2_000_000,
+    label: str = "",
 ) -> dict[str, Any]:
     """get_issue at concurrency 16, 0 ms, each request a user in turn, split over `servers` by connection."""
     target = workloads.Target("127.0.0.1", port, "/mcp")
@@ -177,6 +181,7 @@ def measure(
         warmup=warmup,
         probe=probe,
         ports=ports,
+        max_calls=max_calls,
     )
     before, after = window.probe
     calls = max(window.calls, 1)
@@ -188,6 +193,7 @@ def measure(
         "users": len(tokens),
         "concurrency": CONCURRENCY,
         "instances": len(servers),
+        "window": label,
         "seconds": round(window.seconds, 2),
         "calls": window.calls,
         "errors": window.errors,
@@ -204,7 +210,8 @@ def measure(
 
 def show(row: dict[str, Any]) -> None:
     print(
-        f"  {row['system']:<16} users {row['users']:>5}  {row['rps']:>8.1f}/s  p50 {row['p50_ms']:>6.2f}  "
+        f"  {row['system']:<16} users {row['users']:>5} {row['window']:<5} {row['rps']:>8.1f}/s  "
+        f"p50 {row['p50_ms']:>6.2f}  "
         f"p99 {row['p99_ms']:>7.2f}  cpu/call {row['server_cpu_ms_per_call']:.2f} ms "
         f"(+pg {row['postgres_cpu_ms_per_call']:.2f})  peak RSS {row['server_peak_rss_mb']:.0f} MB  "
         f"errors {row['errors']}",
@@ -246,9 +253,17 @@ def sqlite_phase(phase: Phase, users: int, args: Any, doc: dict[str, Any]) -> No
         if attempt < STARTS:
             gateway.stop()
     doc["start_to_first_call_s"] = {"runs": starts, "best": min(starts), "users_in_store": len(tokens)}
+    everyone = [tokens[e] for e in emails]
+    port, sim = phase.gateway_port, phase.sim
     try:
-        for subset in ([first], [tokens[e] for e in emails]):
-            row = measure("policyarc", [gateway], subset, phase.gateway_port, args.duration, args.warmup, phase.sim)
+        # One user; then every user: first one pass, each user's first call since the start (cold: nothing of
+        # theirs cached), then the usual window once every user has been seen (warm).
+        runs = [
+            measure("policyarc", [gateway], [first], port, args.duration, args.warmup, sim, label="warm"),
+            measure("policyarc", [gateway], everyone, port, 600, 0, sim, max_calls=len(everyone), label="cold"),
+            measure("policyarc", [gateway], everyone, port, args.duration, args.warmup, sim, label="warm"),
+        ]
+        for row in runs:
             doc["results"].append(row)
             show(row)
     finally:
@@ -286,12 +301,32 @@ def postgres_phase(phase: Phase, args: Any, doc: dict[str, Any]) -> None:
         emails = [signin.bench_email(n) for n in range(1, args.pg_users + 1)]
         tokens, _ = sign_in(phase.gateway_url, emails, args.signin_parallel)
         first = [tokens[emails[0]]]
-        row = measure("policyarc-pg", servers, first, phase.gateway_port, args.duration, args.warmup, phase.sim, name)
+        row = measure(
+            "policyarc-pg",
+            servers,
+            first,
+            phase.gateway_port,
+            args.duration,
+            args.warmup,
+            phase.sim,
+            name,
+            label="warm",
+        )
         doc["results"].append(row)
         show(row)
         # Same public URL and database, another port (as compare.py's policyarc-2w): a second instance.
         servers.append(start_gateway("policyarc-pg-b", env, phase.workdir, port=procs.free_port()))
-        row = measure("policyarc-pg-2", servers, first, phase.gateway_port, args.duration, args.warmup, phase.sim, name)
+        row = measure(
+            "policyarc-pg-2",
+            servers,
+            first,
+            phase.gateway_port,
+            args.duration,
+            args.warmup,
+            phase.sim,
+            name,
+            label="warm",
+        )
         doc["results"].append(row)
         show(row)
     finally:
@@ -328,6 +363,7 @@ def run(args: Any) -> Path:
     finally:
         sim.stop()
     out: Path = args.scale_out
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {out}", flush=True)
     if args.keep:

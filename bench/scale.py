@@ -371,3 +371,29 @@ def run(args: Any) -> Path:
     else:
         shutil.rmtree(workdir, ignore_errors=True)
     return out
+
+
+def table(doc: dict[str, Any]) -> str:
+    """The results as the Markdown table of docs/benchmarks.md's "Scale (issue 10)" section."""
+
+    def pg(row: dict[str, Any]) -> str:  # SQLite has no server process of its own: its work is in the gateway's
+        return f"{row['postgres_cpu_ms_per_call']:.2f}" if row["system"].startswith("policyarc-pg") else "n/a"
+
+    lines = [
+        "| system | instances | users | window | calls | calls/s | p50 | p99 | gateway CPU/call | PostgreSQL CPU/call "
+        "| sim CPU/call | peak RSS (MB) | errors |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in doc["results"]:
+        lines.append(
+            f"| {r['system']} | {r['instances']} | {r['users']:,} | {r['window']} | {r['calls']:,} | {r['rps']:,.1f} "
+            f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['server_cpu_ms_per_call']:.2f} "
+            f"| {pg(r)} | {r['sim_cpu_ms_per_call']:.2f} | {r['server_peak_rss_mb']:.0f} "
+            f"| {r['errors']} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    # .venv/bin/python bench/scale.py bench/results/scale.json: the table of a finished run
+    print(table(json.loads(Path(sys.argv[1]).read_text())))

@@ -3,6 +3,7 @@
     .venv/bin/python bench/compare.py --quick                 # a few minutes: the headline cells
     .venv/bin/python bench/compare.py [--duration 30]          # the full plan (see plan_cells), about 40 min
     options: --out docs/ (benchmarks.md, benchmarks.png, benchmarks.json) --no-profile --keep (temp dir)
+    .venv/bin/python bench/compare.py --scale [--users 10000]  # issue 10's scale cells instead (scale.py)
 
 One command, one machine: it starts the Atlassian simulator (`policyarc sim --no-rate-limits --auto-consent`,
 seeded with our OAuth app and 100 users with access to ENG and OPS), the gateway (`policyarc serve`, SQLite in a
@@ -43,6 +44,7 @@ import loadgen  # noqa: E402
 import procs  # noqa: E402
 import profile_gateway  # noqa: E402
 import report  # noqa: E402
+import scale  # noqa: E402
 import signin  # noqa: E402
 import workloads  # noqa: E402
 
@@ -410,7 +412,18 @@ def main() -> None:
     parser.add_argument("--systems", help="only these systems, comma-separated (e.g. direct,policyarc)")
     parser.add_argument("--workloads", help="only these workloads, comma-separated (e.g. get_issue)")
     parser.add_argument("--users", type=int, help="only the cells with this many users (1 or 100)")
+    parser.add_argument("--scale", action="store_true", help="issue 10's scale cells instead (see bench/scale.py)")
+    parser.add_argument("--signin-parallel", type=int, default=4, help="--scale: sign-ins at a time")
+    parser.add_argument("--pg-users", type=int, default=16, help="--scale: users signed in on PostgreSQL")
+    parser.add_argument(
+        "--scale-out", type=Path, default=BENCH / "results" / "scale.json", help="--scale: the JSON results"
+    )
     args = parser.parse_args()
+    if args.scale:
+        args.duration = args.duration or 8.0
+        args.warmup = args.warmup if args.warmup is not None else 2.0
+        scale.run(args)
+        return
     seconds = args.duration or (5.0 if args.quick else 30.0)
     warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 3.0)
     cells = select_cells(plan_cells(args.quick), args.systems, args.workloads, args.users)

@@ -104,11 +104,16 @@ def measure(
     warmup: float,
     probe: Callable[[], Any],
     max_calls: int = 2_000_000,
+    ports: Sequence[int] = (),
 ) -> Window:
-    """Warm up (opens the connections, fills caches), then measure one window on the same connections."""
+    """Warm up (opens the connections, fills caches), then measure one window on the same connections.
+
+    `ports`: several instances of one server (same host) to split the load between, a connection each in turn;
+    by default every connection goes to `port`."""
+    endpoints = list(ports) or [port]
 
     async def both() -> Window:
-        connections = [Connection(host, port) for _ in range(concurrency)]
+        connections = [Connection(host, endpoints[n % len(endpoints)]) for n in range(concurrency)]
         try:
             if warmup > 0:
                 await _run(host, port, requests, check, concurrency, warmup, probe, connections, max_calls)

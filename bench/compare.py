@@ -220,26 +220,7 @@ class Stack:
         self.sim_tokens = asyncio.run(signin.sim_tokens(self.sim_url, self.emails))
 
     def gateway_env(self) -> dict[str, str]:
-        return {
-            "POLICYARC_DATA_DIR": str(self.workdir / "gateway"),
-            "POLICYARC_PUBLIC_URL": self.gateway_url,
-            "POLICYARC_HOST": "127.0.0.1",
-            "POLICYARC_PORT": str(self.ports["policyarc"]),
-            "POLICYARC_ATLASSIAN_AUTH_URL": f"{self.sim_url}/auth",
-            "POLICYARC_ATLASSIAN_API_URL": f"{self.sim_url}/api",
-            "POLICYARC_ATLASSIAN_SITE_URL": f"{self.sim_url}/site/{{site}}",
-            "POLICYARC_ACCESS_TOKEN_TTL": "86400",
-            "POLICYARC_REFRESH_TOKEN_TTL": str(30 * 86400),
-            "POLICYARC_LOG_LEVEL": "warning",
-            # Every benchmark user signs in from 127.0.0.1 within seconds: the per-address limits would refuse them.
-            "POLICYARC_RATE_LIMIT_AUTHORIZE": "0",
-            "POLICYARC_RATE_LIMIT_LOGIN": "0",
-            # The simulator here runs without Atlassian's rate limits, and one client drives hundreds of calls a
-            # second: the tool-call quotas (quota.py) stay on, so their check is measured, at limits never reached.
-            "POLICYARC_QUOTA_TENANT_PER_SECOND": "100000",
-            "POLICYARC_QUOTA_USER_PER_SECOND": "100000",
-            "POLICYARC_QUOTA_CLIENT_PER_SECOND": "100000",
-        }
+        return signin.gateway_env(self.workdir, self.sim_url, self.ports["policyarc"])
 
     def target(self, system: str) -> workloads.Target:
         if system == "direct":

@@ -67,30 +67,6 @@ class Phase:
         return f"http://127.0.0.1:{self.gateway_port}"
 
 
-def gateway_env(workdir: Path, sim_url: str, port: int, database_url: str | None) -> dict[str, str]:
-    """compare.Stack's gateway environment (same limits, same quotas), optionally on PostgreSQL."""
-    env = {
-        "POLICYARC_DATA_DIR": str(workdir / "gateway"),
-        "POLICYARC_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "POLICYARC_HOST": "127.0.0.1",
-        "POLICYARC_PORT": str(port),
-        "POLICYARC_ATLASSIAN_AUTH_URL": f"{sim_url}/auth",
-        "POLICYARC_ATLASSIAN_API_URL": f"{sim_url}/api",
-        "POLICYARC_ATLASSIAN_SITE_URL": f"{sim_url}/site/{{site}}",
-        "POLICYARC_ACCESS_TOKEN_TTL": "86400",
-        "POLICYARC_REFRESH_TOKEN_TTL": str(30 * 86400),
-        "POLICYARC_LOG_LEVEL": "warning",
-        "POLICYARC_RATE_LIMIT_AUTHORIZE": "0",
-        "POLICYARC_RATE_LIMIT_LOGIN": "0",
-        "POLICYARC_QUOTA_TENANT_PER_SECOND": "100000",
-        "POLICYARC_QUOTA_USER_PER_SECOND": "100000",
-        "POLICYARC_QUOTA_CLIENT_PER_SECOND": "100000",
-    }
-    if database_url:
-        env["POLICYARC_DATABASE_URL"] = database_url
-    return env
-
-
 def start_gateway(name: str, env: dict[str, str], workdir: Path, port: int | None = None) -> procs.Server:
     command = [str(VENV_BIN / "policyarc"), "serve"]
     if port is not None:
@@ -297,38 +273,28 @@ def postgres_phase(phase: Phase, args: Any, doc: dict[str, Any]) -> None:
     servers: list[procs.Server] = []
     try:
         asyncio.run(signin.seed_gateway(env, workloads.ACME_CLOUD_ID))
-        servers.append(start_gateway("policyarc-pg", env, phase.workdir))
         emails = [signin.bench_email(n) for n in range(1, args.pg_users + 1)]
-        tokens, _ = sign_in(phase.gateway_url, emails, args.signin_parallel)
-        first = [tokens[emails[0]]]
-        row = measure(
-            "policyarc-pg",
-            servers,
-            first,
-            phase.gateway_port,
-            args.duration,
-            args.warmup,
-            phase.sim,
-            name,
-            label="warm",
-        )
-        doc["results"].append(row)
-        show(row)
-        # Same public URL and database, another port (as compare.py's policyarc-2w): a second instance.
-        servers.append(start_gateway("policyarc-pg-b", env, phase.workdir, port=procs.free_port()))
-        row = measure(
-            "policyarc-pg-2",
-            servers,
-            first,
-            phase.gateway_port,
-            args.duration,
-            args.warmup,
-            phase.sim,
-            name,
-            label="warm",
-        )
-        doc["results"].append(row)
-        show(row)
+        first: list[str] = []
+        # One instance, then (same public URL and database, another port, as compare.py's policyarc-2w) two.
+        for system, server_name, port in (("policyarc-pg", "policyarc-pg", None),
+                                           ("policyarc-pg-2", "policyarc-pg-b", procs.free_port())):  # fmt: skip
+            servers.append(start_gateway(server_name, env, phase.workdir, port=port))
+            if not first:
+                tokens, _ = sign_in(phase.gateway_url, emails, args.signin_parallel)
+                first = [tokens[emails[0]]]
+            row = measure(
+                system,
+                servers,
+                first,
+                phase.gateway_port,
+                args.duration,
+                args.warmup,
+                phase.sim,
+                name,
+                label="warm",
+            )
+            doc["results"].append(row)
+            show(row)
     finally:
         for server in reversed(servers):
             server.stop()
@@ -357,7 +323,7 @@ def run(args: Any) -> Path:
         "results": [],
     }
     try:
-        phase = Phase(workdir, sim, sim_url, port, gateway_env(workdir, sim_url, port, None))
+        phase = Phase(workdir, sim, sim_url, port, signin.gateway_env(workdir, sim_url, port))
         sqlite_phase(phase, users, args, doc)
         postgres_phase(phase, args, doc)
     finally:

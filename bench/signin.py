@@ -17,6 +17,7 @@ import html
 import re
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
@@ -29,6 +30,30 @@ GATEWAY_SCOPES = "jira:issues:read jira:issues:write jira:projects:read"
 ATLASSIAN_SCOPES = ["read:jira-work", "read:jira-user", "write:jira-work", "read:me", "offline_access"]
 ACTOR = "policyarc bench"
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
+
+
+def gateway_env(workdir: Path, sim_url: str, port: int) -> dict[str, str]:
+    """The benchmarked gateway's environment: one instance on `port`, SQLite in `workdir`."""
+    return {
+        "POLICYARC_DATA_DIR": str(workdir / "gateway"),
+        "POLICYARC_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "POLICYARC_HOST": "127.0.0.1",
+        "POLICYARC_PORT": str(port),
+        "POLICYARC_ATLASSIAN_AUTH_URL": f"{sim_url}/auth",
+        "POLICYARC_ATLASSIAN_API_URL": f"{sim_url}/api",
+        "POLICYARC_ATLASSIAN_SITE_URL": f"{sim_url}/site/{{site}}",
+        "POLICYARC_ACCESS_TOKEN_TTL": "86400",
+        "POLICYARC_REFRESH_TOKEN_TTL": str(30 * 86400),
+        "POLICYARC_LOG_LEVEL": "warning",
+        # Every benchmark user signs in from 127.0.0.1 within seconds: the per-address limits would refuse them.
+        "POLICYARC_RATE_LIMIT_AUTHORIZE": "0",
+        "POLICYARC_RATE_LIMIT_LOGIN": "0",
+        # The simulator here runs without Atlassian's rate limits, and one client drives hundreds of calls a
+        # second: the tool-call quotas (quota.py) stay on, so their check is measured, at limits never reached.
+        "POLICYARC_QUOTA_TENANT_PER_SECOND": "100000",
+        "POLICYARC_QUOTA_USER_PER_SECOND": "100000",
+        "POLICYARC_QUOTA_CLIENT_PER_SECOND": "100000",
+    }
 
 
 def bench_email(n: int) -> str:

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from policyarc.store import create_engine, current_revision, head_revision, upgrade
-from policyarc.store.migrate import MIGRATIONS_DIR
+from policyarc.store.migrate import HEAD_REVISION, MIGRATIONS_DIR
 from policyarc.store.models import Base
 
 
@@ -32,6 +32,34 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
     # The newest numbered migration is the head (revisions are named by their file's number).
     assert head_revision() == max(path.name[:4] for path in (MIGRATIONS_DIR / "versions").glob("[0-9]*.py"))
+    # The constant that lets a start skip Alembic names that head: a new migration must move it too.
+    assert head_revision() == HEAD_REVISION
+
+
+async def test_a_database_behind_head_is_still_migrated(db_url: str) -> None:
+    await upgrade(db_url, "0004")
+    assert await current_revision(db_url) == "0004"
+
+    await upgrade(db_url)
+
+    assert await current_revision(db_url) == HEAD_REVISION
+
+
+async def test_a_start_on_a_database_at_head_does_not_load_alembic(db_url: str) -> None:
+    await upgrade(db_url)
+    script = (
+        "import asyncio, sys\n"
+        "from policyarc.store import upgrade\n"
+        "asyncio.run(upgrade(sys.argv[1]))\n"
+        "print(sorted(m for m in sys.modules if m == 'alembic' or m.startswith('alembic.')))\n"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, db_url, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await process.communicate()
+
+    assert process.returncode == 0, err.decode()
+    assert out.decode().strip() == "[]"
 
 
 async def test_upgrade_from_empty_creates_every_table(db_url: str) -> None:

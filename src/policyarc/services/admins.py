@@ -11,6 +11,7 @@ admins exist. Throttling repeated failures is the console's job (console/throttl
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,8 +50,13 @@ MAX_PASSWORD = 1024  # argon2 takes any length; a bound keeps a hostile form fro
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 
 _hasher = PasswordHasher()
-# Verified against when the email is unknown, so a miss costs what a hit costs.
-_DUMMY_HASH = _hasher.hash("policyarc-no-such-admin")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so a miss costs what a hit costs. Made on first use, not at
+    import: one argon2 hash takes ~0.15 s and 64 MiB (its default memory cost), which every start would pay."""
+    return _hasher.hash("policyarc-no-such-admin")
 
 
 @dataclass(frozen=True)
@@ -204,7 +210,7 @@ async def check_credentials(session: AsyncSession, email: str, password: str, *,
     except InvalidInput:
         email = ""
     row = await session.scalar(select(AdminUser).where(AdminUser.email == email)) if email else None
-    stored = row.password_hash if row is not None and row.password_hash else _DUMMY_HASH
+    stored = row.password_hash if row is not None and row.password_hash else await asyncio.to_thread(_dummy_hash)
     matched = await _verify(stored, password[:MAX_PASSWORD])
     if row is None or row.password_hash is None or not matched:
         return None

@@ -1,16 +1,20 @@
 """notify.py: change notifications between instances over PostgreSQL LISTEN/NOTIFY (on a throwaway database),
-the reconnect after a dropped listening connection, and SQLite's NoFeed."""
+the reconnect after a dropped listening connection, and SQLite's SqliteFeed (this process only; live while alone)."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from policyarc.notify import AdminChangePublisher, NoFeed, PostgresFeed, RevocationPublisher, change_feed
+from policyarc.notify import AdminChangePublisher, PostgresFeed, RevocationPublisher, SqliteFeed, change_feed
+from policyarc.sole_server import SoleServer
 from policyarc.store import create_engine
 
 
@@ -107,17 +111,79 @@ async def test_an_unreachable_server_leaves_the_feed_retrying_not_failing(pg_eng
         await feed.aclose()
 
 
-async def test_sqlite_has_no_channel_and_polls(tmp_path: object) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/x.db")
+async def test_on_sqlite_a_change_is_delivered_to_this_process_and_a_lone_server_is_live(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/x.db"
+    engine = create_engine(url)
     try:
-        feed = change_feed(f"sqlite+aiosqlite:///{tmp_path}/x.db", engine)
-        assert isinstance(feed, NoFeed)
+        feed = change_feed(url, engine)
+        assert isinstance(feed, SqliteFeed)
+        heard: list[str] = []
+        feed.subscribe("policy", heard.append)
         await feed.start()
         await feed.publish("policy", "env-1")
-        assert not feed.live
+        await AdminChangePublisher(feed).changed("policy", "env-2")
+        assert heard == ["env-1", "env-2"]
+        assert feed.live  # the only server of its file: every change is made, and heard, here
         await feed.aclose()
+        assert not feed.live
     finally:
         await engine.dispose()
+
+
+async def test_a_second_server_on_the_sqlite_file_ends_the_trust_and_its_exit_resyncs(tmp_path: Path) -> None:
+    database = tmp_path / "x.db"
+    one, two = SqliteFeed(database, interval=0.02), SqliteFeed(database, interval=0.02)
+    resyncs: list[str] = []
+    one.on_resync(lambda: resyncs.append("one"))
+    await one.start()
+    try:
+        assert one.live
+        await two.start()  # `policyarc serve` again on the same file, or a second worker
+        assert not two.live
+        await _until(lambda: not one.live, "the first server sees the second")
+        assert resyncs == []
+
+        await two.aclose()
+
+        await _until(lambda: one.live, "alone again")
+        assert resyncs == ["one"]  # what the other one changed meanwhile was never delivered here
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
+def test_a_server_that_died_leaves_no_lasting_company(tmp_path: Path) -> None:
+    database = tmp_path / "x.db"
+    script = (
+        "import pathlib, sys, time\n"
+        "from policyarc.sole_server import SoleServer\n"
+        "SoleServer(pathlib.Path(sys.argv[1])).enter()\n"
+        "print('in', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    with subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+        [sys.executable, "-c", script, str(database)], stdout=subprocess.PIPE
+    ) as process:
+        try:
+            assert process.stdout is not None and process.stdout.readline() == b"in\n"
+            me = SoleServer(database)
+            me.enter()
+            assert not me.alone()  # the other process is alive and holds its lock
+            process.kill()  # SIGKILL: no clean-up of its own; the kernel drops its lock
+            process.wait(timeout=10)
+
+            assert me.alone()
+            assert [path.name for path in (tmp_path / "x.db.servers").iterdir()] == [me._name]  # its file is gone
+            me.exit()
+        finally:
+            process.kill()
+
+
+async def test_an_in_memory_sqlite_database_cannot_be_shared_so_its_feed_is_live() -> None:
+    feed = SqliteFeed(None)
+    await feed.start()
+    assert feed.live
+    await feed.aclose()
 
 
 class SilentConnection:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -210,6 +210,63 @@ async def test_a_sign_in_elsewhere_reaches_the_cache_within_recheck_after(rig: R
     assert await vault.access_token(rig.caller) == first["access_token"]  # still within the bound: still valid
     rig.clock.advance(31)
     assert await vault.access_token(rig.caller) == second["access_token"]
+
+
+class Feed:
+    """A change feed shared by the vaults of a test ("instances"): live or not, and every announcement delivered
+    to every subscriber, as PostgreSQL's NOTIFY does."""
+
+    def __init__(self, live: bool = True) -> None:
+        self.live = live
+        self.published: list[str] = []
+        self.subscribers: list[TokenVault] = []
+
+    def publish_soon(self, kind: str, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.published.append(f"{kind}:{key}")
+            if kind == "link":
+                for vault in self.subscribers:
+                    vault.forget(key)
+
+
+async def test_while_link_changes_are_pushed_the_cache_is_trusted_for_the_long_bound(rig: Rig) -> None:
+    feed = Feed(live=True)
+    vault = rig.vault(recheck_after=30, changes=feed)
+    first = await rig.link(vault, expires_in=3600)
+    assert await vault.access_token(rig.caller) == first["access_token"]
+    second = await rig.link(rig.vault(separate_engine=True), expires_in=3600)  # unannounced: no feed there
+
+    rig.clock.advance(31)
+    assert await vault.access_token(rig.caller) == first["access_token"]  # pushes would have said: still trusted
+    feed.live = False  # the feed went down: the short bound is back at once
+    assert await vault.access_token(rig.caller) == second["access_token"]
+
+
+async def test_a_sign_in_on_another_instance_is_announced_and_forgotten_everywhere(rig: Rig) -> None:
+    feed = Feed(live=True)
+    here = rig.vault(changes=feed)
+    there = rig.vault(separate_engine=True, changes=feed)
+    feed.subscribers += [here, there]
+    first = await rig.link(here, expires_in=3600)
+    assert await here.access_token(rig.caller) == first["access_token"]
+
+    second = await rig.link(there, expires_in=3600)  # she signs in again, through the other instance
+
+    assert f"link:{rig.caller.user_id}" in feed.published
+    assert await here.access_token(rig.caller) == second["access_token"]  # no wait for any bound
+    assert await there.access_token(rig.caller) == second["access_token"]  # its own delivery kept its fresh entry
+
+
+async def test_a_reconnect_mark_is_announced(rig: Rig) -> None:
+    feed = Feed(live=True)
+    vault = rig.vault(changes=feed)
+    await rig.link(vault, expires_in=3600)
+    await vault.access_token(rig.caller)
+    feed.published.clear()
+
+    assert await vault.upstream_rejected(rig.caller) is None
+
+    assert feed.published == [f"link:{rig.caller.user_id}"]
 
 
 # -- single flight ----------------------------------------------------------------------------------------------

@@ -136,7 +136,9 @@ def create_app(
     gate = PolicyGate(policy)
     jira = JiraClient(jira_upstream, api_url=settings.atlassian_api_url, metrics=metrics, tracing=tracing)
     connectors = ConnectorDirectory(sessions, site_url_template=settings.atlassian_site_url, jira=jira)
-    vault = TokenVault(sessions=sessions, keyring=keyring, identity=identity, metrics=metrics)
+    # Changes between instances (notify.py); while it is live the caches below trust their entries for longer.
+    feed = change_feed(settings.database_url, engine)
+    vault = TokenVault(sessions=sessions, keyring=keyring, identity=identity, metrics=metrics, changes=feed)
     audit = AuditWriter(
         engine,
         intent_grace=settings.audit_intent_grace,
@@ -163,9 +165,10 @@ def create_app(
         links=vault,
         documents=documents,
         environments=environments,
+        pushes=feed,
     )
 
-    feed = _change_feed(settings, engine, oauth.resolver, policy_watcher, connectors)
+    _subscribe(feed, oauth.resolver, vault, policy_watcher, connectors)
     quota = Quota.from_settings(settings, feed=feed)  # Atlassian's 429 pauses reach every instance (quota.py)
     feed.subscribe(PAUSE_KIND, quota.on_feed)
     pipeline = ToolPipeline(
@@ -317,22 +320,26 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
                 gateway.tracing.shutdown()
 
 
-def _change_feed(
-    settings: Settings,
-    engine: AsyncEngine,
+def _subscribe(
+    feed: ChangeFeed,
     resolver: TokenResolver,
+    vault: TokenVault,
     policy_watcher: PolicyWatcher,
     connectors: ConnectorDirectory,
-) -> ChangeFeed:
+) -> None:
     """What other instances announce (notify.py) applies here at once; polling stays as the safety net."""
-    feed = change_feed(settings.database_url, engine)
     feed.subscribe("token_revoked", lambda token_hash: resolver.forget([token_hash]))
+    feed.subscribe("access", resolver.forget_all)  # people or clients revoked: which tokens is not worth sending
+    feed.subscribe("access", vault.forget_all)
+    feed.subscribe("link", vault.forget)
     for kind in ("policy", "environment"):
         feed.subscribe(kind, lambda _environment_id: policy_watcher.reload())
     feed.subscribe("connector", lambda _environment_id: connectors.reload())
-    feed.on_resync(policy_watcher.reload)  # (re)connected: changes announced meanwhile were missed
+    # (Re)connected, or alone again on a SQLite file: whatever was announced meanwhile was missed.
+    feed.on_resync(resolver.forget_all)
+    feed.on_resync(vault.forget_all)
+    feed.on_resync(policy_watcher.reload)
     feed.on_resync(connectors.reload)
-    return feed
 
 
 async def healthz(request: Request) -> Response:

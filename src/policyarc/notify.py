@@ -1,7 +1,7 @@
 """Change notifications between gateway instances that share one database: a revoked token, a policy or a
 connector changed elsewhere reaches every instance at once, rather than when its cache ages out or its poll ticks.
 
-    feed = change_feed(settings.database_url, engine)   # PostgresFeed, or NoFeed on SQLite
+    feed = change_feed(settings.database_url, engine)   # PostgresFeed, or SqliteFeed
     feed.subscribe("token_revoked", lambda token_hash: resolver.forget([token_hash]))
     feed.on_resync(policy_watcher.reload)               # after a (re)connect: what was missed meanwhile
     await feed.start()                                  # in the lifespan
@@ -9,7 +9,9 @@ connector changed elsewhere reaches every instance at once, rather than when its
     await feed.aclose()
 
 A message is `kind:key` on one channel (`CHANNEL`): `token_revoked:<token hash>` (the SHA-256 hash the database
-keeps, never the token), `policy:<environment id>`, `environment:<environment id>`, `connector:<environment id>`.
+keeps, never the token), `policy:<environment id>`, `environment:<environment id>`, `connector:<environment id>`,
+`access:<environment id>` (people or clients revoked in the console: every cached caller and Atlassian token is
+dropped), `link:<user id>` (a user's Atlassian link changed: a sign-in, a reconnect mark).
 Every instance receives its own messages too; handlers are idempotent (a forget, a reload), so that costs one
 extra reload on the instance that made the change.
 
@@ -21,8 +23,14 @@ silent, by a `SELECT 1` every `keepalive` seconds; it is reopened with exponenti
 keeps none for a session that was not listening). The polling that existed before stays as the safety net: the
 token cache's 5 s bound, the policy watcher's and the connector directory's ticks.
 
-On SQLite (`NoFeed`) every process shares one file on one host and there is no channel: publishing does nothing and
-the polling alone keeps instances in step, as before.
+While a feed is `live`, every revocation and link change reaches this process as it happens, so the token
+resolver and the vault trust their entries for their long bounds (minutes) rather than the short ones (seconds)
+that bound how stale they may be without it; a feed that stops being live puts the short bounds back at once, and
+its resync (every cache dropped) runs before it is trusted again.
+
+On SQLite (`SqliteFeed`) every process shares one file on one host and there is no channel: a change is delivered
+to the publishing process's own subscribers, and polling alone keeps other processes in step. It is live while
+this process is the only server of the file (`sole_server.py`).
 
 `ChangeFeed` is the Protocol both implement, so Redis pub/sub, say, could replace PostgreSQL without touching the
 publishers or the subscribers.
@@ -36,6 +44,7 @@ import inspect
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Iterable
+from pathlib import Path
 from typing import Any, Protocol
 
 import asyncpg  # type: ignore[import-untyped]  # no stubs; used through a few calls typed here
@@ -43,15 +52,16 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from policyarc.store.engine import is_sqlite
+from policyarc.sole_server import SoleServer
+from policyarc.store.engine import is_sqlite, sqlite_path
 
 __all__ = [
     "CHANNEL",
     "AdminChangePublisher",
     "ChangeFeed",
-    "NoFeed",
     "PostgresFeed",
     "RevocationPublisher",
+    "SqliteFeed",
     "change_feed",
 ]
 
@@ -141,15 +151,27 @@ class _Dispatch:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-class NoFeed:
-    """No channel (SQLite, one host): nothing is published, and the polling alone keeps instances in step."""
+class SqliteFeed:
+    """SQLite, one host, no channel between processes: a change published here is delivered to this process's own
+    subscribers only, and the polling keeps other processes in step, as before.
 
-    def __init__(self) -> None:
+    `live` says whether that is enough: it is True while this process is the only server of the database file
+    (`sole_server.py`, checked every `interval` seconds), since then every change is made here and delivered here.
+    A second server appearing turns it False within `interval`; when this process is alone again, the `on_resync`
+    handlers run first (what the other one changed meanwhile was never delivered here). An in-memory database
+    cannot be shared between processes: always live.
+    """
+
+    def __init__(self, database: Path | None, *, interval: float = 0.25) -> None:
         self._dispatch = _Dispatch()
+        self._sole = SoleServer(database) if database is not None else None
+        self._interval = interval
+        self._live = False
+        self._task: asyncio.Task[None] | None = None
 
     @property
     def live(self) -> bool:
-        return False
+        return self._live
 
     def subscribe(self, kind: str, handler: Handler) -> None:
         self._dispatch.subscribe(kind, handler)
@@ -158,16 +180,44 @@ class NoFeed:
         self._dispatch.on_resync(handler)
 
     async def publish(self, kind: str, keys: str | Iterable[str]) -> None:
-        return None
+        self.publish_soon(kind, [keys] if isinstance(keys, str) else keys)
 
     def publish_soon(self, kind: str, keys: Iterable[str]) -> None:
-        return None
+        for key in keys:
+            self._dispatch.deliver(f"{kind}:{key}")
 
     async def start(self) -> None:
-        return None
+        if self._sole is None:
+            self._live = True
+            return
+        if self._task is not None:
+            return
+        self._sole.enter()
+        self._live = self._sole.alone()
+        self._task = asyncio.create_task(self._watch(), name="policyarc-sqlite-feed")
 
     async def aclose(self) -> None:
-        return None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._live = False
+        if self._sole is not None:
+            self._sole.exit()
+        await self._dispatch.drain()
+
+    async def _watch(self) -> None:
+        assert self._sole is not None
+        while True:
+            await asyncio.sleep(self._interval)
+            alone = self._sole.alone()
+            if alone and not self._live:
+                logger.info("change feed: now the only server of the SQLite database; caches trust pushes again")
+                self._dispatch.resync()
+            elif self._live and not alone:
+                logger.info("change feed: another server shares the SQLite database; caches use their short bounds")
+            self._live = alone
 
 
 class PostgresFeed:
@@ -304,9 +354,9 @@ class AdminChangePublisher:
 
 
 def change_feed(database_url: str, engine: AsyncEngine) -> ChangeFeed:
-    """The feed for this database: `PostgresFeed` on PostgreSQL, `NoFeed` on SQLite."""
+    """The feed for this database: `PostgresFeed` on PostgreSQL, `SqliteFeed` on SQLite."""
     if is_sqlite(database_url):
-        return NoFeed()
+        return SqliteFeed(sqlite_path(database_url))
     url = make_url(database_url).set(drivername="postgresql")
     return PostgresFeed(url.render_as_string(hide_password=False), engine)
 

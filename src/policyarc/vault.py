@@ -30,12 +30,15 @@ token family intact). So another instance may start its own grant once the lock 
 instance, rather than one per queued call.
 
 Multi-instance story. Every change to a link (refresh, new sign-in, reconnect) bumps its `version`. The cache holds
-(version, token, expiry) per user and is trusted for at most `recheck_after` seconds (default 30; each user's share
-between half and all of it, `stagger.py`, so users cached together are not re-read together); after that the next call
-reads the row (one indexed query, no decryption unless the version moved), so a sign-in, a refresh or a reconnect
-made on another instance reaches this one within that bound, and `recheck_after=0` makes it exact at one query per
-call. Inside the bound an instance may use an access token older than the row's: harmless, because a refresh on
-Atlassian does not revoke earlier access tokens (they live out their hour). A token Atlassian refuses makes Jira
+(version, token, expiry) per user and is trusted for a bound; after that the next call reads the row (one indexed
+query, no decryption unless the version moved), so a sign-in, a refresh or a reconnect made on another instance
+reaches this one within that bound, and `recheck_after=0` makes it exact at one query per call. The bound is
+`pushed_recheck_after` (default 300 s) while link changes reach this process as they happen (`changes.live`, the
+change feed: this vault announces `link:<user id>` after a sign-in or a reconnect mark, and every instance's vault
+forgets that user), `recheck_after` (default 30 s) while they do not; each user's share is between half and all of
+it (`stagger.py`), so users cached together are not re-read together. Inside the bound an instance may use an
+access token older than the row's: harmless, because a refresh on Atlassian does not revoke earlier access tokens
+(they live out their hour), which is also why a refresh is not announced. A token Atlassian refuses makes Jira
 answer 401 and the pipeline call `upstream_rejected`, which marks the link for reconnect only if the row still holds
 the version this task was given (`UPDATE ... WHERE version = :served`): a 401 on a token the row has already replaced
 (the user signed in again, another instance refreshed) re-reads the row and returns its token, and the pipeline sends
@@ -60,7 +63,7 @@ import functools
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -131,6 +134,15 @@ class Clock(Protocol):
     def time(self) -> float: ...
 
 
+class LinkChanges(Protocol):
+    """The change feed as the vault sees it (notify.ChangeFeed): whether announcements arrive, and announcing."""
+
+    @property
+    def live(self) -> bool: ...
+
+    def publish_soon(self, kind: str, keys: Iterable[str]) -> None: ...
+
+
 class _SystemClock:
     def time(self) -> float:
         return time.time()
@@ -142,7 +154,7 @@ class _Cached:
     access_token: str
     expires_at: float
     checked_at: float
-    trusted_for: float  # recheck_after, staggered per user (stagger.py)
+    share: float  # this user's share of the recheck bound, in [0.5, 1) (stagger.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,10 +185,12 @@ class TokenVault:
         clock: Clock | None = None,
         margin: float = 120.0,
         recheck_after: float = 30.0,
+        pushed_recheck_after: float = 300.0,
+        changes: LinkChanges | None = None,
         refresh_timeout: float = 4.0,
         refresh_deadline: float = 60.0,
         app_ttl: float = 300.0,
-        max_cached: int = 10_000,
+        max_cached: int = 20_000,
         metrics: Metrics | None = None,
     ) -> None:
         self._sessions = sessions
@@ -186,6 +200,8 @@ class TokenVault:
         self._clock = clock or _SystemClock()
         self._margin = margin
         self._recheck_after = recheck_after
+        self._pushed_recheck_after = max(pushed_recheck_after, recheck_after)
+        self._changes = changes
         self._refresh_timeout = refresh_timeout
         self._refresh_deadline = refresh_deadline
         self._app_ttl = app_ttl
@@ -212,7 +228,7 @@ class TokenVault:
         now = self._clock.time()
         key = (caller.user_id, caller.environment_id)
         entry = self._cache.get(key)
-        if entry is not None and entry.expires_at - now > self._margin and now - entry.checked_at < entry.trusted_for:
+        if entry is not None and entry.expires_at - now > self._margin and now - entry.checked_at < self._trust(entry):
             _served.set((key, entry.version))
             return entry.access_token
         lock = self._locks.get(key)
@@ -263,6 +279,7 @@ class TokenVault:
             logger.error("cannot mark the link of user %s for reconnect: %s", caller.user_id, type(exc).__name__)
             return None
         if getattr(result, "rowcount", 0):
+            self._announce(caller.user_id)
             logger.info("Atlassian refused the token of user %s: link marked for reconnect", caller.user_id)
             self._count_reconnect("token_refused")
             return None
@@ -337,12 +354,26 @@ class TokenVault:
                 # Two first sign-ins of one user raced to insert (PostgreSQL); the second becomes an update.
                 if attempt == 2:
                     raise
+        self._announce(user_id)  # first: this process's own delivery must not drop what is remembered next
         self._remember(key, version, tokens.access_token, tokens.expires_at)
 
     def forget(self, user_id: str) -> None:
         """Drop this process's cached tokens for a user, in every environment (the next call reads the database)."""
         for key in [key for key in self._cache if key[0] == user_id]:
             del self._cache[key]
+
+    def forget_all(self, *_: object) -> None:
+        """Drop every cached token: after people are revoked, or when announced link changes may have been missed."""
+        self._cache.clear()
+
+    def _trust(self, entry: _Cached) -> float:
+        pushed = self._changes is not None and self._changes.live
+        return entry.share * (self._pushed_recheck_after if pushed else self._recheck_after)
+
+    def _announce(self, user_id: str) -> None:
+        """Tell every instance's vault (this one's too) that this user's link changed (notify.py)."""
+        if self._changes is not None:
+            self._changes.publish_soon("link", [user_id])
 
     # -- internals ------------------------------------------------------------------------------------------------
 
@@ -351,7 +382,7 @@ class TokenVault:
         now = self._clock.time()
         key = (caller.user_id, caller.environment_id)
         entry = self._cache.get(key)
-        if entry is not None and entry.expires_at - now > self._margin and now - entry.checked_at < entry.trusted_for:
+        if entry is not None and entry.expires_at - now > self._margin and now - entry.checked_at < self._trust(entry):
             # Another task refreshed or re-checked while this one waited for the lock.
             return _Issued(entry.version, entry.access_token, entry.expires_at)
         flight = self._flights.get(key)
@@ -548,6 +579,7 @@ class TokenVault:
         link.updated_at = self._utc()
         await db.commit()
         self._cache.pop(key, None)
+        self._announce(link.user_id)
         logger.info("Atlassian refused the refresh token of user %s: link marked for reconnect", link.user_id)
         self._count_reconnect("refresh_refused")
 
@@ -555,8 +587,7 @@ class TokenVault:
         self._cache.pop(key, None)
         if len(self._cache) >= self._max_cached:
             del self._cache[next(iter(self._cache))]  # the least recently stored
-        trusted_for = staggered(self._recheck_after, key[0])
-        self._cache[key] = _Cached(version, token, expires_at, self._clock.time(), trusted_for)
+        self._cache[key] = _Cached(version, token, expires_at, self._clock.time(), staggered(1.0, key[0]))
 
     async def _locked_link(self, db: AsyncSession, key: _Key) -> UpstreamLink | None:
         # FOR UPDATE on PostgreSQL; SQLite renders nothing here and relies on BEGIN IMMEDIATE.

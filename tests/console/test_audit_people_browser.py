@@ -108,6 +108,12 @@ def test_people_and_clients_can_be_revoked(page: Page, live: Live) -> None:
     expect(clients.locator("tr", has_text="Claude Code")).to_contain_text("127.0.0.1")
     assert_accessible(page)
     shoot(page, "14-people")
+
+    async def bob_cached_at_mcp() -> bool:  # the MCP endpoint's token check reads bob's token, and caches it
+        await live.gateway.resolver.resolve("pa_at_bob")
+        return hash_token("pa_at_bob") in live.gateway.resolver._cache
+
+    assert live.run(bob_cached_at_mcp)
     people.get_by_role("button", name="Revoke bob@example.com").click()
     expect(page.get_by_role("status")).to_contain_text("Revoked bob@example.com")
     expect(people.locator("tr", has_text="bob@example.com")).to_contain_text("none")
@@ -120,6 +126,7 @@ def test_people_and_clients_can_be_revoked(page: Page, live: Live) -> None:
 
     revoked_at, link = live.run(state)
     assert revoked_at is not None and link is None
+    assert hash_token("pa_at_bob") not in live.gateway.resolver._cache  # dropped at once, not when it ages out
     clients.get_by_role("button", name="Revoke Claude Code").click()
     expect(page.get_by_role("status")).to_contain_text("Revoked the client")
     expect(page.get_by_text("No MCP client has registered yet.")).to_be_visible()

@@ -101,3 +101,80 @@ def test_cache_lifetimes_are_staggered_within_the_bound() -> None:
     assert all(2.5 <= lifetime < 5.0 for lifetime in lifetimes)
     assert max(lifetimes) - min(lifetimes) > 2.0  # spread over the range, not bunched
     assert staggered(5.0, "same") == staggered(5.0, "same")
+
+
+class Pushes:
+    """The change feed as the resolver sees it: live or not, switched by the test."""
+
+    def __init__(self, live: bool) -> None:
+        self.live = live
+
+
+async def _revoke_behind_its_back(gateway: Gateway) -> None:
+    async with gateway.sessions.begin() as db:
+        await db.execute(sa.update(AccessToken).values(revoked_at=sa.func.now()))
+
+
+async def test_while_revocations_are_pushed_an_entry_is_trusted_for_the_long_bound(gateway: Gateway) -> None:
+    client = await gateway.register()
+    tokens = await gateway.tokens_for(client)
+    pushes = Pushes(live=True)
+    resolver = TokenResolver(sessions=gateway.sessions, config=gateway.config, clock=gateway.clock, pushes=pushes)
+    assert await resolver.resolve(tokens["access_token"]) is not None
+    await _revoke_behind_its_back(gateway)  # a change no push told this resolver about
+
+    gateway.clock.advance(60)
+    assert await resolver.resolve(tokens["access_token"]) is not None  # no read: pushes would have told it
+    gateway.clock.advance(300)
+    assert await resolver.resolve(tokens["access_token"]) is None  # past the long bound: read again
+
+
+async def test_a_feed_that_stops_being_live_puts_the_short_bound_back_at_once(gateway: Gateway) -> None:
+    client = await gateway.register()
+    tokens = await gateway.tokens_for(client)
+    pushes = Pushes(live=True)
+    resolver = TokenResolver(sessions=gateway.sessions, config=gateway.config, clock=gateway.clock, pushes=pushes)
+    assert await resolver.resolve(tokens["access_token"]) is not None
+    await _revoke_behind_its_back(gateway)
+    gateway.clock.advance(6)
+    assert await resolver.resolve(tokens["access_token"]) is not None
+
+    pushes.live = False  # the listening connection dropped: revocations may now go unheard
+
+    assert await resolver.resolve(tokens["access_token"]) is None
+
+
+async def test_forget_all_drops_every_cached_caller(gateway: Gateway) -> None:
+    client = await gateway.register()
+    tokens = await gateway.tokens_for(client)
+    resolver = TokenResolver(
+        sessions=gateway.sessions, config=gateway.config, clock=gateway.clock, pushes=Pushes(live=True)
+    )
+    assert await resolver.resolve(tokens["access_token"]) is not None
+    await _revoke_behind_its_back(gateway)
+
+    resolver.forget_all()  # what an `access` announcement or a resync does
+
+    assert resolver.cached == 0
+    assert await resolver.resolve(tokens["access_token"]) is None
+
+
+async def test_a_full_cache_drops_its_oldest_tenth_not_everything(gateway: Gateway) -> None:
+    client = await gateway.register()
+    tokens = await gateway.tokens_for(client)
+    resolver = TokenResolver(
+        sessions=gateway.sessions, config=gateway.config, clock=gateway.clock, pushes=Pushes(live=True), max_entries=2
+    )
+    caller = await resolver.resolve(tokens["access_token"])
+    assert caller is not None
+    load = resolver._load
+
+    async def any_token_is_that_one(token_hash: str, now: float) -> tuple[Caller, str | None] | None:
+        return await load(hash_token(tokens["access_token"]), now)  # other tokens of the same caller
+
+    resolver._load = any_token_is_that_one  # type: ignore[method-assign]
+    for other in ("pa_at_second", "pa_at_third"):
+        assert await resolver.resolve(other) == caller
+
+    assert resolver.cached == 2  # the third pushed out the first (a tenth of the room, at least one), and only it
+    assert hash_token(tokens["access_token"]) not in resolver._cache and hash_token("pa_at_third") in resolver._cache

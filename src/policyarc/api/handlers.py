@@ -40,7 +40,7 @@ from policyarc.services.policy_preview import AccessChange, review_draft
 
 logger = logging.getLogger(__name__)
 
-ChangeKind = Literal["environment", "idp", "connector", "policy"]
+ChangeKind = Literal["environment", "idp", "connector", "policy", "access"]
 M = TypeVar("M", bound=BaseModel)
 
 

@@ -43,6 +43,7 @@ class PeoplePages:
                 now=self.console.now(),
             )  # fmt: skip
             await db.commit()
+        await self.api.changed("access", environment.id)  # every instance drops its cached callers at once
         return RedirectResponse(f"{PREFIX}/e/{name}/people?done=user:{person.email or person.id}", status_code=303)
 
     async def revoke_client(self, request: Request, signed_in: SignedIn) -> Response:
@@ -54,6 +55,7 @@ class PeoplePages:
                 db, environment, client_id, actor=f"console:{signed_in.admin.email}", now=self.console.now()
             )
             await db.commit()
+        await self.api.changed("access", environment.id)
         return RedirectResponse(f"{PREFIX}/e/{name}/people?done=client", status_code=303)
 
     def routes(self) -> list[BaseRoute]:

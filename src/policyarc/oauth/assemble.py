@@ -16,7 +16,7 @@ from policyarc.oauth.consent import ConsentPages
 from policyarc.oauth.federation import CALLBACK_PATH, Federation, LinkStore
 from policyarc.oauth.idp_test import IdpTest
 from policyarc.oauth.provider import GatewayAuthProvider
-from policyarc.oauth.resolver import TokenResolver
+from policyarc.oauth.resolver import Pushes, TokenResolver
 from policyarc.oauth.routes import create_oauth_routes
 from policyarc.oauth.sessions import CookieJar
 from policyarc.oauth.throttle import OAuthLimiters
@@ -43,10 +43,11 @@ def build_oauth(
     documents: MetadataDocumentFetcher,
     limiters: OAuthLimiters | None = None,
     environments: EnvironmentDirectory | None = None,
+    pushes: Pushes | None = None,
 ) -> OAuthParts:
     """`limiters` defaults to in-process token buckets at the rates in `config`; `environments` to the config's
     environment alone."""
-    resolver = TokenResolver(sessions=sessions, config=config, clock=clock)
+    resolver = TokenResolver(sessions=sessions, config=config, clock=clock, pushes=pushes)
     provider = GatewayAuthProvider(
         sessions=sessions,
         config=config,

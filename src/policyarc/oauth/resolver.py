@@ -1,13 +1,20 @@
 """`TokenResolver`: the bearer token of an MCP request -> the `Caller` it stands for (`mcp_endpoint.CallerResolver`).
 
-On the hot path of every MCP request, so answers are cached in-process for a few seconds, keyed by the token's
-hash. `GatewayAuthProvider` calls `forget()` once a revocation is committed, so a revocation through this instance
-takes effect at once. A revocation on *another* instance is pushed here on PostgreSQL (notify.py: the app subscribes
-`forget()` to `token_revoked`), in milliseconds; when that channel is down, and on SQLite, it reaches this cache
-when the entry ages out: a revoked token can keep working here for at most `cache_seconds` (default 5, kept as
-that worst case). Token expiry is never extended by the cache (an entry lives no longer than its token). Each
-token's entry lives between half and all of `cache_seconds` (`stagger.py`), so the entries of many users who arrived
-together do not expire together, and concurrent misses for one token share one database read.
+On the hot path of every MCP request, so answers are cached in-process, keyed by the token's hash.
+`GatewayAuthProvider` calls `forget()` once a revocation is committed, so a revocation through this instance
+takes effect at once. A revocation on *another* instance is pushed here (notify.py: the app subscribes `forget()` to
+`token_revoked`, and `forget_all()` to `access` and to the feed's resync), in milliseconds on PostgreSQL.
+
+How long an entry is trusted depends on whether revocations are pushed to this process (`pushes.live`, the change
+feed): while they are, `pushed_cache_seconds` (default 300), because nothing but a revocation can make a cached
+answer wrong before its token expires; while they are not (the listening connection is down, or several processes
+serve one SQLite file), `cache_seconds` (default 5), the worst case a revoked token may keep working here. The
+bound is applied when an entry is read, so a feed that stops being live shortens every entry at once. Why the long
+bound: with 10,000 users a user comes back every few seconds to minutes, and a miss costs a database read on every
+call (issue 10's scale cells, docs/benchmarks.md). Token expiry is never extended by the cache (an entry lives no
+longer than its token). Each token's bounds are between half and all of the configured ones (`stagger.py`), so the
+entries of many users who arrived together do not expire together, and concurrent misses for one token share one
+database read. At `max_entries` the expired entries go, then the oldest tenth.
 
 Each environment's MCP endpoint has its own view (`for_environment`); all share the one cache. A token is honoured
 only at the endpoint of the resource it was issued for (RFC 8707): a staging token at `/mcp` is refused, and the
@@ -18,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection
+from itertools import islice
+from typing import Protocol
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,6 +40,13 @@ from policyarc.store.models import AccessToken, OAuthClient, User
 __all__ = ["EnvironmentResolver", "TokenResolver"]
 
 _MAX_TOKEN = 512
+
+
+class Pushes(Protocol):
+    """Whether revocations made anywhere reach this process as they happen (notify.ChangeFeed)."""
+
+    @property
+    def live(self) -> bool: ...
 
 
 # Columns, not ORM objects: at 100 users the per-token reads were ~3 ms of CPU each through the ORM, 12% of the
@@ -62,15 +78,19 @@ class TokenResolver:
         config: OAuthConfig,
         clock: Clock,
         cache_seconds: float = 5.0,
-        max_entries: int = 10_000,
+        pushed_cache_seconds: float = 300.0,
+        pushes: Pushes | None = None,
+        max_entries: int = 20_000,
     ) -> None:
         self._sessions = sessions
         self._config = config
         self._clock = clock
         self._ttl = cache_seconds
+        self._pushed_ttl = max(pushed_cache_seconds, cache_seconds)
+        self._pushes = pushes
         self._max = max_entries
-        # token hash -> (caller, the resource the token is bound to, cached until)
-        self._cache: dict[str, tuple[Caller, str | None, float]] = {}
+        # token hash -> (caller, the resource the token is bound to, trusted until: unpushed, pushed)
+        self._cache: dict[str, tuple[Caller, str | None, float, float]] = {}
         self._loading: dict[str, asyncio.Task[tuple[Caller, str | None] | None]] = {}  # the one read in flight
         self._forgotten = 0  # bumped by forget(): a read that started before must not cache what it found
 
@@ -90,7 +110,8 @@ class TokenResolver:
         now = self._clock.time()
         hit = self._cache.get(token_hash)
         if hit is not None:
-            if hit[2] > now:
+            pushes = self._pushes
+            if (hit[3] if pushes is not None and pushes.live else hit[2]) > now:
                 return _bound(hit[0], hit[1], resource, environment_id)
             del self._cache[token_hash]
         loading = self._loading.get(token_hash)
@@ -108,6 +129,16 @@ class TokenResolver:
             self._cache.pop(token_hash, None)
             self._loading.pop(token_hash, None)
 
+    def forget_all(self, *_: object) -> None:
+        """Drop every entry: after a revocation by person or client, or when pushes may have been missed."""
+        self._forgotten += 1
+        self._cache.clear()
+        self._loading.clear()
+
+    @property
+    def cached(self) -> int:
+        return len(self._cache)
+
     async def _load_and_cache(self, token_hash: str, now: float) -> tuple[Caller, str | None] | None:
         forgotten = self._forgotten
         found = await self._load(token_hash, now)
@@ -115,8 +146,10 @@ class TokenResolver:
             if len(self._cache) >= self._max:
                 self._evict(now)
             caller, resource = found
-            until = min(now + staggered(self._ttl, token_hash), caller.expires_at)
-            self._cache[token_hash] = (caller, resource, until)
+            share = staggered(1.0, token_hash)
+            until = min(now + share * self._ttl, caller.expires_at)
+            pushed_until = min(now + share * self._pushed_ttl, caller.expires_at)
+            self._cache[token_hash] = (caller, resource, until, pushed_until)
         return found
 
     async def _load(self, token_hash: str, now: float) -> tuple[Caller, str | None] | None:
@@ -139,10 +172,13 @@ class TokenResolver:
         ), token.resource
 
     def _evict(self, now: float) -> None:
-        for key in [key for key, (_, _, until) in self._cache.items() if until <= now]:
+        pushed = self._pushes is not None and self._pushes.live
+        expired = [key for key, (_, _, short, long) in self._cache.items() if (long if pushed else short) <= now]
+        for key in expired:
             del self._cache[key]
-        if len(self._cache) >= self._max:
-            self._cache.clear()  # a flood of distinct live tokens: start over rather than grow without bound
+        if len(self._cache) >= self._max:  # more live tokens than room: the oldest read tenth goes (dict order)
+            for key in list(islice(self._cache, max(1, self._max // 10))):
+                del self._cache[key]
 
 
 class EnvironmentResolver:

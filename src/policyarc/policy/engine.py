@@ -63,7 +63,7 @@ class PolicyEngine:
     `scopes` is the scope registry: every scope any connector offers.
     """
 
-    def __init__(self, text: str, version: int, scopes: Iterable[str], *, cache_size: int = 10_000) -> None:
+    def __init__(self, text: str, version: int, scopes: Iterable[str], *, cache_size: int = 50_000) -> None:
         if cache_size < 1:
             raise ValueError("cache_size must be at least 1")
         self.text = text

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 class PolicyRegistry:
     """Engines by environment id, for one scope registry (every scope the gateway's connectors offer)."""
 
-    def __init__(self, scopes: Iterable[str], *, cache_size: int = 10_000) -> None:
+    def __init__(self, scopes: Iterable[str], *, cache_size: int = 50_000) -> None:
         self.scopes = normalize_scopes(scopes)
         self._cache_size = cache_size
         self._engines: dict[str, PolicyEngine] = {}

@@ -303,7 +303,9 @@ class Quota:
         self.paused_until(tenant, until)
         await self._counter.pause(tenant, seconds)
         if self._feed is not None:
-            self._feed.publish_soon(PAUSE_KIND, [f"{tenant}:{until:.3f}"])
+            # repr: the exact float, so this instance hearing its own message (PostgreSQL sends it back, SQLite
+            # delivers it here) does not move its pause by a rounding.
+            self._feed.publish_soon(PAUSE_KIND, [f"{tenant}:{until!r}"])
 
     def pause_of(self, tenant: str) -> float | None:
         """When `tenant`'s pause known here ends (Unix seconds), if one is known."""

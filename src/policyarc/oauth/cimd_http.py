@@ -16,6 +16,7 @@ they also cover the name lookup that comes before the request.
 from __future__ import annotations
 
 import re
+import ssl
 from typing import Literal
 
 import httpx
@@ -34,14 +35,23 @@ class DocumentUnavailable(Exception):
         self.blame: Blame = blame
 
 
-def document_client(max_connections: int, *, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+def document_client(
+    max_connections: int,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> httpx.AsyncClient:
     """The metadata documents' own client: a pool of `max_connections`, nothing kept alive between fetches (the
     hosts are strangers' and rarely asked twice), no redirects, no proxy taken from the environment.
 
-    `transport` replaces the network (tests pass the in-process simulator or an `httpx.MockTransport`).
+    `transport` replaces the network (tests pass the in-process simulator or an `httpx.MockTransport`);
+    `ssl_context` is the app's shared one (`upstream.tls_context`), else httpx makes its own.
     """
     network = transport or httpx.AsyncHTTPTransport(
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=0), retries=0, trust_env=False
+        verify=ssl_context or True,
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=0),
+        retries=0,
+        trust_env=False,
     )
     return httpx.AsyncClient(transport=network, follow_redirects=False, trust_env=False)
 

@@ -108,15 +108,19 @@ def create_app(
     upstream: httpx.AsyncBaseTransport | None = None,
     fast_path: bool = True,
     tracing: Tracing | None = None,
+    environment_id: str | None = None,
 ) -> Starlette:
     """The gateway app. `upstream` replaces the network for calls to Atlassian (tests pass the simulator);
     `fast_path=False` sends every MCP request through the SDK's transport (tests compare the two); `tracing`
-    replaces the OTLP exporter the environment may configure (tests pass an in-memory one)."""
+    replaces the OTLP exporter the environment may configure (tests pass an in-memory one); `environment_id` is
+    what `prepare_database` returned when the caller ran it already (`policyarc serve` does, patiently), else it
+    runs here."""
     tighten_directory(settings.data_dir)  # it holds the key ring and the SQLite database: the owner's only
     tracing = tracing or setup_tracing()
     metrics = Metrics.create(tool.name for tool in JIRA_TOOLS)
     keyring = load_or_create_keyring(settings)
-    environment_id = prepare_database(settings)
+    if environment_id is None:
+        environment_id = prepare_database(settings)
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     # One aiohttp pool for every upstream call: the Jira client sends on it directly (the hot path), the rest

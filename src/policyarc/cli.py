@@ -100,7 +100,7 @@ def serve_gateway(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     try:
-        prepare_database_patiently(
+        environment_id = prepare_database_patiently(
             settings, attempts=db_attempts, delay=db_retry_delay, report=lambda line: typer.echo(line, err=True)
         )
     except StartupError as exc:
@@ -136,7 +136,7 @@ def serve_gateway(
     from policyarc.app import create_app
     from policyarc.draining import GracefulServer
 
-    app = create_app(settings)
+    app = create_app(settings, environment_id=environment_id)
     typer.echo(f"PolicyArc gateway on {settings.public_url} (MCP at {settings.public_url}/mcp)")
     config = uvicorn.Config(
         app,

@@ -300,9 +300,24 @@ def write(doc: dict[str, Any], out: Path) -> list[Path]:
     written = [json_path]
     if plot(doc, png_path):
         written.append(png_path)
-    md_path.write_text(markdown(doc, png_path.name) + "\n")
+    md_path.write_text(markdown(doc, png_path.name) + "\n" + _kept_sections(md_path))
     written.append(md_path)
     return written
+
+
+# Sections of benchmarks.md written from other runs (compare.py --scale): a report of the side-by-side cells must not
+# erase them. Everything from the first of these headings to the end of the file is carried over as it is.
+KEPT_HEADINGS = ("## Scale (issue 10)",)
+
+
+def _kept_sections(md_path: Path) -> str:
+    try:
+        text = md_path.read_text()
+    except FileNotFoundError:
+        return ""
+    starts = [text.find("\n" + heading) for heading in KEPT_HEADINGS]
+    found = [start for start in starts if start >= 0]
+    return text[min(found) :] if found else ""
 
 
 def main() -> None:

@@ -110,53 +110,44 @@ class Pushes:
         self.live = live
 
 
-async def _revoke_behind_its_back(gateway: Gateway) -> None:
+async def _cached_then_revoked_behind_its_back(gateway: Gateway, pushes: Pushes) -> tuple[TokenResolver, str]:
+    """A resolver that has cached a token's caller, and the token, since revoked by a change no push told it of."""
+    client = await gateway.register()
+    token = (await gateway.tokens_for(client))["access_token"]
+    resolver = TokenResolver(sessions=gateway.sessions, config=gateway.config, clock=gateway.clock, pushes=pushes)
+    assert await resolver.resolve(token) is not None
     async with gateway.sessions.begin() as db:
         await db.execute(sa.update(AccessToken).values(revoked_at=sa.func.now()))
+    return resolver, token
 
 
 async def test_while_revocations_are_pushed_an_entry_is_trusted_for_the_long_bound(gateway: Gateway) -> None:
-    client = await gateway.register()
-    tokens = await gateway.tokens_for(client)
-    pushes = Pushes(live=True)
-    resolver = TokenResolver(sessions=gateway.sessions, config=gateway.config, clock=gateway.clock, pushes=pushes)
-    assert await resolver.resolve(tokens["access_token"]) is not None
-    await _revoke_behind_its_back(gateway)  # a change no push told this resolver about
+    resolver, token = await _cached_then_revoked_behind_its_back(gateway, Pushes(live=True))
 
     gateway.clock.advance(60)
-    assert await resolver.resolve(tokens["access_token"]) is not None  # no read: pushes would have told it
+    assert await resolver.resolve(token) is not None  # no read: a push would have told it
     gateway.clock.advance(300)
-    assert await resolver.resolve(tokens["access_token"]) is None  # past the long bound: read again
+    assert await resolver.resolve(token) is None  # past the long bound: read again
 
 
 async def test_a_feed_that_stops_being_live_puts_the_short_bound_back_at_once(gateway: Gateway) -> None:
-    client = await gateway.register()
-    tokens = await gateway.tokens_for(client)
     pushes = Pushes(live=True)
-    resolver = TokenResolver(sessions=gateway.sessions, config=gateway.config, clock=gateway.clock, pushes=pushes)
-    assert await resolver.resolve(tokens["access_token"]) is not None
-    await _revoke_behind_its_back(gateway)
+    resolver, token = await _cached_then_revoked_behind_its_back(gateway, pushes)
     gateway.clock.advance(6)
-    assert await resolver.resolve(tokens["access_token"]) is not None
+    assert await resolver.resolve(token) is not None
 
     pushes.live = False  # the listening connection dropped: revocations may now go unheard
 
-    assert await resolver.resolve(tokens["access_token"]) is None
+    assert await resolver.resolve(token) is None
 
 
 async def test_forget_all_drops_every_cached_caller(gateway: Gateway) -> None:
-    client = await gateway.register()
-    tokens = await gateway.tokens_for(client)
-    resolver = TokenResolver(
-        sessions=gateway.sessions, config=gateway.config, clock=gateway.clock, pushes=Pushes(live=True)
-    )
-    assert await resolver.resolve(tokens["access_token"]) is not None
-    await _revoke_behind_its_back(gateway)
+    resolver, token = await _cached_then_revoked_behind_its_back(gateway, Pushes(live=True))
 
     resolver.forget_all()  # what an `access` announcement or a resync does
 
     assert resolver.cached == 0
-    assert await resolver.resolve(tokens["access_token"]) is None
+    assert await resolver.resolve(token) is None
 
 
 async def test_a_full_cache_drops_its_oldest_tenth_not_everything(gateway: Gateway) -> None:

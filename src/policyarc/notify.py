@@ -151,7 +151,25 @@ class _Dispatch:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-class SqliteFeed:
+class _Subscriptions:
+    """What both feeds share: their handlers (`_Dispatch`) and whether they are live."""
+
+    def __init__(self) -> None:
+        self._dispatch = _Dispatch()
+        self._live = False
+
+    @property
+    def live(self) -> bool:
+        return self._live
+
+    def subscribe(self, kind: str, handler: Handler) -> None:
+        self._dispatch.subscribe(kind, handler)
+
+    def on_resync(self, handler: Resync) -> None:
+        self._dispatch.on_resync(handler)
+
+
+class SqliteFeed(_Subscriptions):
     """SQLite, one host, no channel between processes: a change published here is delivered to this process's own
     subscribers only, and the polling keeps other processes in step, as before.
 
@@ -163,21 +181,10 @@ class SqliteFeed:
     """
 
     def __init__(self, database: Path | None, *, interval: float = 0.25) -> None:
-        self._dispatch = _Dispatch()
+        super().__init__()
         self._sole = SoleServer(database) if database is not None else None
         self._interval = interval
-        self._live = False
         self._task: asyncio.Task[None] | None = None
-
-    @property
-    def live(self) -> bool:
-        return self._live
-
-    def subscribe(self, kind: str, handler: Handler) -> None:
-        self._dispatch.subscribe(kind, handler)
-
-    def on_resync(self, handler: Resync) -> None:
-        self._dispatch.on_resync(handler)
 
     async def publish(self, kind: str, keys: str | Iterable[str]) -> None:
         self.publish_soon(kind, [keys] if isinstance(keys, str) else keys)
@@ -220,7 +227,7 @@ class SqliteFeed:
             self._live = alone
 
 
-class PostgresFeed:
+class PostgresFeed(_Subscriptions):
     """`LISTEN`/`NOTIFY` on `CHANNEL`: one listening connection per instance, reopened with backoff when lost."""
 
     def __init__(
@@ -233,25 +240,14 @@ class PostgresFeed:
         backoff: tuple[float, float] = (0.2, 10.0),
     ) -> None:
         """`dsn` is asyncpg's (`postgresql://...`); `backoff` is (first delay, longest delay) between attempts."""
+        super().__init__()
         self._dsn = dsn
         self._engine = engine
         self._connect: Connect = connect or _connect
         self._keepalive = keepalive
         self._backoff = backoff
-        self._dispatch = _Dispatch()
         self._task: asyncio.Task[None] | None = None
-        self._live = False
         self.connects = 0  # successful (re)connects, for tests and logs
-
-    @property
-    def live(self) -> bool:
-        return self._live
-
-    def subscribe(self, kind: str, handler: Handler) -> None:
-        self._dispatch.subscribe(kind, handler)
-
-    def on_resync(self, handler: Resync) -> None:
-        self._dispatch.on_resync(handler)
 
     async def publish(self, kind: str, keys: str | Iterable[str]) -> None:
         """Send `kind:key` for each key, after the change is committed (a receiver re-reads the database at once).

@@ -242,6 +242,16 @@ async def test_while_link_changes_are_pushed_the_cache_is_trusted_for_the_long_b
     assert await vault.access_token(rig.caller) == second["access_token"]
 
 
+async def test_recheck_after_zero_stays_exact_while_pushed(rig: Rig) -> None:
+    vault = rig.vault(recheck_after=0, changes=Feed(live=True))
+    first = await rig.link(vault, expires_in=3600)
+    assert await vault.access_token(rig.caller) == first["access_token"]
+
+    second = await rig.link(rig.vault(separate_engine=True), expires_in=3600)  # unannounced
+
+    assert await vault.access_token(rig.caller) == second["access_token"]  # read on every call, as asked
+
+
 async def test_a_sign_in_on_another_instance_is_announced_and_forgotten_everywhere(rig: Rig) -> None:
     feed = Feed(live=True)
     here = rig.vault(changes=feed)

@@ -200,7 +200,8 @@ class TokenVault:
         self._clock = clock or _SystemClock()
         self._margin = margin
         self._recheck_after = recheck_after
-        self._pushed_recheck_after = max(pushed_recheck_after, recheck_after)
+        # recheck_after=0 asks for exactness (a read per call): pushes do not loosen that.
+        self._pushed_recheck_after = max(pushed_recheck_after, recheck_after) if recheck_after > 0 else 0.0
         self._changes = changes
         self._refresh_timeout = refresh_timeout
         self._refresh_deadline = refresh_deadline

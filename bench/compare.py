@@ -274,21 +274,13 @@ def run_cell(stack: Stack, cell: Cell, system: str, seconds: float, warmup: floa
     )
     (server_before, sim_before), (server_after, sim_after) = window.probe
     calls = max(window.calls, 1)
-    ok = len(window.latencies)
     return {
         "system": system,
         "workload": cell.workload,
         "latency_ms": cell.latency_ms,
         "users": cell.users,
         "concurrency": cell.concurrency,
-        "seconds": round(window.seconds, 2),
-        "calls": window.calls,
-        "errors": window.errors,
-        "first_error": window.first_error,
-        "rps": round(ok / window.seconds, 1),
-        "p50_ms": round(window.percentile(0.50), 2),
-        "p95_ms": round(window.percentile(0.95), 2),
-        "p99_ms": round(window.percentile(0.99), 2),
+        **window.figures(),
         "server_cpu_ms_per_call": round((server_after - server_before) * 1000 / calls, 3),
         "sim_cpu_ms_per_call": round((sim_after - sim_before) * 1000 / calls, 3),
         "loadgen_cpu_ms_per_call": round(window.client_cpu_s * 1000 / calls, 3),

@@ -48,6 +48,19 @@ class Window:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] * 1000
 
+    def figures(self) -> dict[str, Any]:
+        """What every result row reports of its window: counts, calls a second that succeeded, latencies."""
+        return {
+            "seconds": round(self.seconds, 2),
+            "calls": self.calls,
+            "errors": self.errors,
+            "first_error": self.first_error,
+            "rps": round(len(self.latencies) / self.seconds, 1),
+            "p50_ms": round(self.percentile(0.50), 2),
+            "p95_ms": round(self.percentile(0.95), 2),
+            "p99_ms": round(self.percentile(0.99), 2),
+        }
+
 
 async def _run(
     host: str,

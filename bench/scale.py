@@ -161,7 +161,6 @@ def measure(
     )
     before, after = window.probe
     calls = max(window.calls, 1)
-    ok = len(window.latencies)
     return {
         "system": system,
         "workload": "get_issue",
@@ -170,13 +169,7 @@ def measure(
         "concurrency": CONCURRENCY,
         "instances": len(servers),
         "window": label,
-        "seconds": round(window.seconds, 2),
-        "calls": window.calls,
-        "errors": window.errors,
-        "first_error": window.first_error,
-        "rps": round(ok / window.seconds, 1),
-        "p50_ms": round(window.percentile(0.50), 2),
-        "p99_ms": round(window.percentile(0.99), 2),
+        **window.figures(),
         "server_cpu_ms_per_call": round((after[0] - before[0]) * 1000 / calls, 3),
         "postgres_cpu_ms_per_call": round((after[1] - before[1]) * 1000 / calls, 3),
         "sim_cpu_ms_per_call": round((after[2] - before[2]) * 1000 / calls, 3),

@@ -25,7 +25,7 @@ from policyarc.app import Gateway, create_app
 from policyarc.policy import Rule, rules_to_cedar
 from policyarc.services.admins import create_admin
 from policyarc.services.connectors import add_jira_connector
-from policyarc.services.environments import ensure_environment
+from policyarc.services.environments import DEFAULT_ENVIRONMENT, ensure_environment
 from policyarc.services.idp import set_idp
 from policyarc.services.policies import gateway_scopes, set_policy
 from policyarc.settings import Settings, load_settings
@@ -105,12 +105,14 @@ async def connect_atlassian_jira(
     actor: str,
     site: str = "acme",
     with_connector: bool = True,
-) -> None:
+    environment_name: str = DEFAULT_ENVIRONMENT,
+) -> str:
     """The Atlassian IdP with this OAuth app, and a Jira connector for `site` unless the environment has one
-    (`cloud_id=None` looks it up on the site). Shared by the demo, the benchmark and the end-to-end tests."""
+    (`cloud_id=None` looks it up on the site), in `environment_name` (made when missing); returns its id.
+    Shared by the demo, the benchmark and the end-to-end tests."""
     settings = gateway.settings
     async with gateway.sessions.begin() as session:
-        environment = await ensure_environment(session)
+        environment = await ensure_environment(session, environment_name)
         await set_idp(
             session,
             environment,
@@ -133,6 +135,7 @@ async def connect_atlassian_jira(
                 site_url_template=settings.atlassian_site_url,
                 actor=actor,
             )
+        return environment.id
 
 
 async def grant_every_scope(gateway: Gateway, *, actor: str) -> None:

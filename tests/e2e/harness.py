@@ -231,32 +231,15 @@ async def add_environment(
 ) -> tuple[str, str]:
     """A second environment as an admin makes one: created, its own Atlassian app, a Jira connector for `site`.
     The running gateway picks it up as the admin API would make it (reloads); returns (its id, its MCP URL)."""
-    from policyarc.services import add_jira_connector, create_environment, mcp_url, set_idp
+    from policyarc.services import create_environment, mcp_url
 
     gateway = product.gateway
     async with gateway.sessions.begin() as session:
-        environment = await create_environment(session, name, actor="e2e")
-        await set_idp(
-            session,
-            environment,
-            gateway.keyring,
-            kind="atlassian",
-            client_id=client_id,
-            client_secret=client_secret,
-            scopes=None,
-            public_url=gateway.settings.public_url,
-            actor="e2e",
-        )
-        await add_jira_connector(
-            session,
-            environment,
-            site=site,
-            cloud_id=None,
-            http=gateway.http,
-            site_url_template=gateway.settings.atlassian_site_url,
-            actor="e2e",
-        )
-        environment_id = environment.id
+        await create_environment(session, name, actor="e2e")
+    environment_id = await connect_atlassian_jira(
+        gateway, client_id=client_id, client_secret=client_secret, cloud_id=None, actor="e2e", site=site,
+        environment_name=name,
+    )  # fmt: skip
     await gateway.environments.reload()
     await gateway.connectors.reload()
     await gateway.policy_watcher.reload()

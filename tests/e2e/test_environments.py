@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 from sqlalchemy import select, update
 
 from policyarc.store.models import IdentityProvider, UpstreamLink, User
@@ -126,20 +127,7 @@ async def test_each_environment_has_its_own_protected_resource_metadata(tmp_path
 
 async def test_authorize_and_token_refuse_a_resource_no_environment_serves(tmp_path: Path) -> None:
     async with running_product(tmp_path) as product:
-        async with product.client("alice@example.com") as client:
-            await client.list_tools()
-        stored = product.storages["alice@example.com"]
-        assert stored.client is not None and stored.tokens is not None and stored.tokens.refresh_token
-        async with product.raw() as raw:
-            token = await raw.post(
-                "/token",
-                data={
-                    "grant_type": "refresh_token",
-                    "refresh_token": stored.tokens.refresh_token,
-                    "client_id": stored.client.client_id,
-                    "resource": f"{GATEWAY}/mcp/staging",  # no such environment (yet)
-                },
-            )
+        token, client_id = await _alice_refreshes_naming(product, f"{GATEWAY}/mcp/staging")  # no such environment (yet)
         assert token.status_code == 400 and token.json()["error"] == "invalid_target"
 
         async with product.raw() as raw:
@@ -147,7 +135,7 @@ async def test_authorize_and_token_refuse_a_resource_no_environment_serves(tmp_p
                 "/authorize",
                 params={
                     "response_type": "code",
-                    "client_id": stored.client.client_id,
+                    "client_id": client_id,
                     "redirect_uri": CLIENT_REDIRECT,
                     "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
                     "code_challenge_method": "S256",
@@ -164,20 +152,8 @@ async def test_authorize_and_token_refuse_a_resource_no_environment_serves(tmp_p
 async def test_a_refresh_keeps_its_environment_even_when_another_resource_is_named(tmp_path: Path) -> None:
     async with running_product(tmp_path) as product:
         await add_staging(product)
-        async with product.client("alice@example.com") as client:
-            await client.list_tools()
-        stored = product.storages["alice@example.com"]
-        assert stored.client is not None and stored.tokens is not None and stored.tokens.refresh_token
-        async with product.raw() as raw:
-            answer = await raw.post(
-                "/token",
-                data={
-                    "grant_type": "refresh_token",
-                    "refresh_token": stored.tokens.refresh_token,
-                    "client_id": stored.client.client_id,
-                    "resource": STAGING_URL,  # a known environment passes the check, but the grant is the default's
-                },
-            )
+        # A known environment passes the resource check, but the grant is the default environment's.
+        answer, _ = await _alice_refreshes_naming(product, STAGING_URL)
         assert answer.status_code == 200, answer.text
         refreshed = answer.json()["access_token"]
         assert (await post_mcp(product, MCP_URL, refreshed)).status_code == 200
@@ -222,3 +198,19 @@ async def _user_id(product: Product, email: str) -> str:
         user_id = await db.scalar(select(User.id).where(User.email == email))
     assert user_id is not None
     return str(user_id)
+
+
+async def _alice_refreshes_naming(product: Product, resource: str) -> tuple[httpx.Response, str]:
+    """Alice signs in at the default endpoint, then her client refreshes naming `resource`: (the answer, client id)."""
+    async with product.client("alice@example.com") as client:
+        await client.list_tools()
+    stored = product.storages["alice@example.com"]
+    assert stored.client is not None and stored.tokens is not None and stored.tokens.refresh_token
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": stored.tokens.refresh_token,
+        "client_id": stored.client.client_id,
+        "resource": resource,
+    }
+    async with product.raw() as raw:
+        return await raw.post("/token", data=form), stored.client.client_id

@@ -35,7 +35,7 @@ from policyarc.settings import SettingsError, load_settings
 from policyarc.sim.atlassian import SimConfig, create_sim_app
 from policyarc.store import create_engine
 from policyarc.upstream import HttpxUpstream
-from tests.fakes import MemoryAudit, OneJiraSite
+from tests.fakes import AllowAll, MemoryAudit, OneJiraSite, SimTokens
 
 ACME = "4f2d9c1e-8a7b-4e3f-9c2d-1a5b6c7d8e9f"
 ALICE = "712020:a11ce000-0000-4000-8000-000000000001"
@@ -159,23 +159,6 @@ class Counting(httpx.AsyncBaseTransport):
         return await self._sim.handle_async_request(request)
 
 
-class AllowAll:
-    def allowed(self, caller: Caller, scope: str) -> bool:
-        return True
-
-
-class SimTokens:
-    def __init__(self, sim: Starlette) -> None:
-        scopes = ("read:jira-work", "read:jira-user", "read:me")
-        self._token: str = sim.state.sim.tokens.mint(ALICE, "policyarc-demo", scopes, [ACME])["access_token"]
-
-    async def access_token(self, caller: Caller) -> str:
-        return self._token
-
-    async def upstream_rejected(self, caller: Caller) -> None:
-        raise AssertionError("the simulator refused a token it minted")
-
-
 @pytest.fixture
 def sim() -> Starlette:
     return create_sim_app(SimConfig(rate_limits_enabled=False))
@@ -193,7 +176,7 @@ def pipeline(sim: Starlette, jira: Counting, quota: Quota, audit: MemoryAudit | 
         tools=JIRA_TOOLS,
         policy=AllowAll(),
         connectors=OneJiraSite(client, ACME),
-        vault=SimTokens(sim),
+        vault=SimTokens(sim, ALICE, ACME, ("read:jira-work", "read:jira-user", "read:me")),
         audit=audit or MemoryAudit(),
         quota=quota,
     )

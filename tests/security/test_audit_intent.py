@@ -35,7 +35,7 @@ from policyarc.sim.atlassian import SimConfig, create_sim_app
 from policyarc.store import create_engine, session_factory
 from policyarc.store.models import AuditRecord
 from policyarc.upstream import HttpxUpstream
-from tests.fakes import OneJiraSite
+from tests.fakes import AllowAll, OneJiraSite, SimTokens
 from tests.multi.harness import free_port, gateway_env, policyarc, stop, until_ready
 
 ACME = "4f2d9c1e-8a7b-4e3f-9c2d-1a5b6c7d8e9f"
@@ -82,24 +82,6 @@ class WatchingJira(httpx.AsyncBaseTransport):
         return await self._sim.handle_async_request(request)
 
 
-class AllowAll:
-    def allowed(self, caller: Caller, scope: str) -> bool:
-        return True
-
-
-class SimTokens:
-    """The vault: Alice's Atlassian token, minted by the simulator."""
-
-    def __init__(self, sim: Starlette) -> None:
-        self._token: str = sim.state.sim.tokens.mint(ALICE, "policyarc-demo", ATLASSIAN_SCOPES, [ACME])["access_token"]
-
-    async def access_token(self, caller: Caller) -> str:
-        return self._token
-
-    async def upstream_rejected(self, caller: Caller) -> None:
-        raise AssertionError("the simulator refused a token it minted")
-
-
 def pipeline(sim: Starlette, jira: httpx.AsyncBaseTransport, audit: AuditWriter) -> ToolPipeline:
     http = httpx.AsyncClient(transport=jira, base_url="http://sim")
     return ToolPipeline(
@@ -108,7 +90,7 @@ def pipeline(sim: Starlette, jira: httpx.AsyncBaseTransport, audit: AuditWriter)
         connectors=OneJiraSite(
             JiraClient(HttpxUpstream(http), api_url="http://sim/api", retry=RetryPolicy(attempts=1)), ACME
         ),
-        vault=SimTokens(sim),
+        vault=SimTokens(sim, ALICE, ACME, ATLASSIAN_SCOPES),
         audit=audit,
     )
 

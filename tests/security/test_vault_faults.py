@@ -23,7 +23,7 @@ from policyarc.identity.atlassian import AtlassianApp, AtlassianIdentity, Upstre
 from policyarc.identity.errors import GrantRevoked
 from policyarc.mcp_endpoint import ToolPipeline
 from policyarc.vault import TokenVault
-from tests.fakes import MemoryAudit, OneJiraSite
+from tests.fakes import AllowAll, MemoryAudit, OneJiraSite
 from tests.test_vault import Rig, _rig
 
 CALLS = 10
@@ -201,11 +201,6 @@ class Rejections:
     async def upstream_rejected(self, caller: Caller) -> str | None:
         self.reported += 1
         return self.newer.pop(0) if self.newer else None
-
-
-class AllowAll:
-    def allowed(self, caller: Caller, scope: str) -> bool:
-        return True
 
 
 CALLER = Caller("u1", "a@example.com", "acct", "client", "Client", "env", frozenset({"jira:issues:write"}), 0.0)

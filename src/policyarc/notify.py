@@ -52,6 +52,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from policyarc.periodic import Periodic
 from policyarc.sole_server import SoleServer
 from policyarc.store.engine import is_sqlite, sqlite_path
 
@@ -183,8 +184,15 @@ class SqliteFeed(_Subscriptions):
     def __init__(self, database: Path | None, *, interval: float = 0.25) -> None:
         super().__init__()
         self._sole = SoleServer(database) if database is not None else None
-        self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._watcher = Periodic(
+            self._check_company,
+            interval=interval,
+            name="policyarc-sqlite-feed",
+            failure="change feed: checking for other servers of the SQLite database failed",
+            logger=logger,
+            run_first=False,
+        )
+        self._watching = False
 
     async def publish(self, kind: str, keys: str | Iterable[str]) -> None:
         self.publish_soon(kind, [keys] if isinstance(keys, str) else keys)
@@ -197,34 +205,30 @@ class SqliteFeed(_Subscriptions):
         if self._sole is None:
             self._live = True
             return
-        if self._task is not None:
+        if self._watching:
             return
         self._sole.enter()
         self._live = self._sole.alone()
-        self._task = asyncio.create_task(self._watch(), name="policyarc-sqlite-feed")
+        self._watcher.start()
+        self._watching = True
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._watcher.aclose()
+        self._watching = False
         self._live = False
         if self._sole is not None:
             self._sole.exit()
         await self._dispatch.drain()
 
-    async def _watch(self) -> None:
+    async def _check_company(self) -> None:
         assert self._sole is not None
-        while True:
-            await asyncio.sleep(self._interval)
-            alone = self._sole.alone()
-            if alone and not self._live:
-                logger.info("change feed: now the only server of the SQLite database; caches trust pushes again")
-                self._dispatch.resync()
-            elif self._live and not alone:
-                logger.info("change feed: another server shares the SQLite database; caches use their short bounds")
-            self._live = alone
+        alone = self._sole.alone()
+        if alone and not self._live:
+            logger.info("change feed: now the only server of the SQLite database; caches trust pushes again")
+            self._dispatch.resync()
+        elif self._live and not alone:
+            logger.info("change feed: another server shares the SQLite database; caches use their short bounds")
+        self._live = alone
 
 
 class PostgresFeed(_Subscriptions):

@@ -80,6 +80,16 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
+@pytest.fixture
+async def pg_engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
+    """An unmigrated engine on a throwaway PostgreSQL database (migrate it yourself if you need the tables)."""
+    engine = create_engine(pg_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
 BROWSER_FIXTURES = frozenset({"page", "browser", "context"})
 
 

@@ -6,25 +6,14 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from policyarc.notify import AdminChangePublisher, PostgresFeed, RevocationPublisher, SqliteFeed, change_feed
 from policyarc.sole_server import SoleServer
 from policyarc.store import create_engine
-
-
-@pytest.fixture
-async def pg_engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(pg_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def _started(pg_url: str, engine: AsyncEngine) -> PostgresFeed:

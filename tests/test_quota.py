@@ -33,7 +33,6 @@ from policyarc.oauth.throttle import TokenBucket
 from policyarc.quota import PAUSE_KIND, LocalCounter, Quota, QuotaLimits, QuotaRefusal, RedisCounter
 from policyarc.settings import SettingsError, load_settings
 from policyarc.sim.atlassian import SimConfig, create_sim_app
-from policyarc.store import create_engine
 from policyarc.upstream import HttpxUpstream
 from tests.fakes import AllowAll, MemoryAudit, OneJiraSite, SimTokens
 
@@ -246,15 +245,6 @@ async def _until(condition: Callable[[], bool], what: str) -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"not within 100 polls: {what}")
-
-
-@pytest.fixture
-async def pg_engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(pg_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def test_a_429_seen_by_one_instance_pauses_the_tenant_on_another_over_postgresql(

@@ -86,11 +86,7 @@ async def test_a_client_signs_in_to_staging_and_calls_globex_while_default_still
 
 async def test_tokens_are_refused_at_the_other_environments_endpoint(tmp_path: Path) -> None:
     async with running_product(tmp_path) as product:
-        await add_staging(product)
-        async with product.client("alice@example.com", server_url=STAGING_URL) as staging:
-            await staging.list_tools()
-        async with product.client("alice@example.com") as default:
-            await default.list_tools()
+        await _alice_signs_in_at_both(product)
         staging_token = product.token_of(f"alice@example.com {STAGING_URL}")
         default_token = product.token_of("alice@example.com")
 
@@ -162,11 +158,7 @@ async def test_a_refresh_keeps_its_environment_even_when_another_resource_is_nam
 
 async def test_each_environments_link_refreshes_with_its_own_atlassian_app(tmp_path: Path) -> None:
     async with running_product(tmp_path) as product:
-        await add_staging(product)
-        async with product.client("alice@example.com", server_url=STAGING_URL) as staging:
-            await staging.list_tools()
-        async with product.client("alice@example.com") as default:
-            await default.list_tools()
+        await _alice_signs_in_at_both(product)
         before = await product.sim_hook("GET", f"/_sim/requests?path={TOKEN_PATH}")
 
         # Both of alice's Atlassian tokens are about to expire: the next call in each environment refreshes.
@@ -214,3 +206,12 @@ async def _alice_refreshes_naming(product: Product, resource: str) -> tuple[http
     }
     async with product.raw() as raw:
         return await raw.post("/token", data=form), stored.client.client_id
+
+
+async def _alice_signs_in_at_both(product: Product) -> None:
+    """Staging is added; alice signs in at its endpoint and at the default one (two tokens, two Atlassian links)."""
+    await add_staging(product)
+    async with product.client("alice@example.com", server_url=STAGING_URL) as staging:
+        await staging.list_tools()
+    async with product.client("alice@example.com") as default:
+        await default.list_tools()
